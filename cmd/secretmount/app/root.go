@@ -1,0 +1,27 @@
+package app
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// NewCommand returns the secretmount command with every subcommand.
+//
+// Settings take precedence in this order, lowest first: built-in defaults, SECRETMOUNT_*
+// environment variables, command-line flags, SecretProviderClass parameters.
+func NewCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "secretmount",
+		Short:         "Mount secrets from AWS and Vault into pods, and sync them to Kubernetes Secrets",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newVersionCommand())
+	for _, add := range subcommands {
+		root.AddCommand(add())
+	}
+	return root
+}
+
+// subcommands are registered by the files that define them, so each role stays in its
+// own file.
+var subcommands []func() *cobra.Command
