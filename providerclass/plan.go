@@ -3,6 +3,8 @@ package providerclass
 import (
 	"os"
 
+	"github.com/jmespath/go-jmespath"
+
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -121,6 +123,10 @@ type Extraction struct {
 	Path  string // the JMESPath expression
 	File  string // objectAlias
 	Mode  os.FileMode
+
+	// compiled is Path parsed at plan time; nil for a hand-made Extraction, which
+	// Render then compiles itself.
+	compiled *jmespath.JMESPath
 }
 
 // SecretObject is one spec.secretObjects entry.
