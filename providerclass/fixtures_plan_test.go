@@ -4,8 +4,8 @@ import (
 	"os"
 	"testing"
 
-	"reflect"
 	"k8s.io/apimachinery/pkg/types"
+	"reflect"
 )
 
 // comparable returns a copy of p without the compiled JMESPath expressions, so plans

@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"sigs.k8s.io/yaml"
 	secretsstorev1 "sigs.k8s.io/secrets-store-csi-driver/apis/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // fixture reads one of the shared reference SecretProviderClasses, which live beside
