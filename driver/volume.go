@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/secretmount/secretmount/provider"
 	"github.com/secretmount/secretmount/providerclass"
 )
 
@@ -52,4 +53,9 @@ type Observer interface {
 	Published(v PublishedVolume, plan *providerclass.Plan, files []providerclass.File)
 	// Unpublished is called after the volume was unmounted and forgotten.
 	Unpublished(v PublishedVolume)
+}
+
+// identityOf is the identity of a volume without tokens, as recovered from its record.
+func identityOf(v PublishedVolume) provider.Identity {
+	return provider.Identity{Namespace: v.Pod.Namespace, ServiceAccount: v.ServiceAccount, PodName: v.Pod.Name, PodUID: v.Pod.UID}
 }
