@@ -40,10 +40,13 @@ fuzz: ## Run every fuzz target for FUZZTIME each
 fuzz-quick: ## Run every fuzz target briefly (part of make test)
 	bash hack/fuzz.sh 10s
 
-verify: ## gofmt, go vet, go.mod tidy
+manifests: ## Render deploy/ from charts/secretmount (Helm Go SDK)
+	bash hack/manifests.sh
+
+verify: ## gofmt, go vet, go.mod tidy, deploy/ up to date
 	bash hack/verify.sh
 
 clean: ## Remove local build outputs (the component cache stays; rm -rf $SECRETMOUNT_CACHE for that)
 	rm -rf $(BIN)
 
-.PHONY: help build setup test test-unit sanity test-integration bench fuzz fuzz-quick verify clean
+.PHONY: help build setup test test-unit sanity test-integration bench fuzz fuzz-quick manifests verify clean

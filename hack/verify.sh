@@ -12,4 +12,5 @@ if ! diff -q go.mod /tmp/go.mod.verify.$$ >/dev/null || ! diff -q go.sum /tmp/go
   echo "go.mod/go.sum were not tidy (go mod tidy changed them)"; rm -f /tmp/go.*.verify.$$; exit 1
 fi
 rm -f /tmp/go.*.verify.$$
+bash hack/manifests.sh --check
 echo "verify: ok"
