@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	secretsstorev1 "sigs.k8s.io/secrets-store-csi-driver/apis/v1"
 )
@@ -38,7 +37,7 @@ func (b *builder) secretObjects(in []*secretsstorev1.SecretObject) error {
 		names[so.SecretName] = field
 		typ := so.Type
 		if typ == "" {
-			typ = string(corev1.SecretTypeOpaque)
+			typ = "Opaque"
 		}
 		if err := checkMeta(field, so.Labels, so.Annotations); err != nil {
 			return err
