@@ -175,3 +175,27 @@ func TestNewPlanSharesNothingWithTheClass(t *testing.T) {
 		t.Fatal("plan changed when the class did")
 	}
 }
+
+func TestNewPlanHonoursYAMLMergeKeys(t *testing.T) {
+	p, err := NewPlan(vault(`
+- &pg {objectName: db-username, secretPath: cnpg/data/postgres-credentials, secretKey: username, encoding: UTF8}
+- <<: *pg
+  objectName: db-password
+  secretKey: password
+- <<: [{secretPath: ignored, method: post}, *pg]
+  objectName: root
+  secretArgs: {ttl: 1h}
+`), Mount{})
+	if err != nil {
+		t.Fatalf("NewPlan: %v", err)
+	}
+	var got []string
+	for _, o := range p.Objects {
+		got = append(got, o.Name+" "+o.SecretPath+" "+o.SecretKey+" "+o.Method+" "+o.Encoding)
+	}
+	assertEqual(t, "objects", []string{
+		"db-username cnpg/data/postgres-credentials username GET utf-8",
+		"db-password cnpg/data/postgres-credentials password GET utf-8",
+		"root ignored username POST utf-8",
+	}, got)
+}

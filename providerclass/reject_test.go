@@ -122,6 +122,8 @@ func TestNewPlanRejects(t *testing.T) {
 		{"vault reserved ..data", vault("- {objectName: ..data, secretPath: kv/a}"), "objects[0].objectName", "reserved"},
 		{"vault over-long path", vault("- {objectName: '" + strings.Repeat("abcdefgh/", 120) + "x', secretPath: kv/a}"), "objects[0].objectName", "at most"},
 		{"vault objectName is a mapping", vault("- {objectName: {a: b}, secretPath: kv/a}"), "objects[0].objectName", "must be a string"},
+		{"vault secretArgs with GET", vault("- {objectName: a, secretPath: pki/issue/x, secretArgs: {common_name: x}}"), "objects[0].secretArgs", "POST or PUT"},
+		{"vault merge of a scalar", vault("- {<<: x, objectName: a, secretPath: kv/a}"), "objects[0].<<", "must merge a mapping"},
 		{"vault second object bad", vault("- {objectName: a, secretPath: kv/a}\n- {objectName: b, secretPath: kv/b, encoding: rot13}"), "objects[1].encoding", "unknown encoding"},
 
 		// secretObjects, any dialect.

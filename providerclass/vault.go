@@ -120,12 +120,18 @@ func (b *builder) vaultObject(field string, n *yaml.Node) (Object, error) {
 	switch obj.Encoding = strings.ToLower(obj.Encoding); obj.Encoding {
 	case "":
 		obj.Encoding = "utf-8"
-	case "utf-8", "base64", "hex":
+	case "utf-8", "utf8":
+		obj.Encoding = "utf-8"
+	case "base64", "hex":
 	default:
 		return Object{}, errorf(field+".encoding", "unknown encoding %q: must be utf-8, base64 or hex", obj.Encoding)
 	}
 	if obj.SecretArgs, err = vaultSecretArgs(field+".secretArgs", m); err != nil {
 		return Object{}, err
+	}
+	if obj.SecretArgs != nil && obj.Method == "GET" {
+		// A GET has no body: the arguments would be silently dropped.
+		return Object{}, errorf(field+".secretArgs", "needs method POST or PUT")
 	}
 	// The Vault provider writes objectName as the file's path, sub-folders allowed.
 	obj.File = obj.Name

@@ -65,17 +65,59 @@ func asMapping(field string, n *yaml.Node) (*mapping, error) {
 		return nil, errorf(field, "must be a mapping, found %s", kindName(n))
 	}
 	m := &mapping{field: field, values: make(map[string]*yaml.Node, len(n.Content)/2)}
+	var merges []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := resolveAlias(n.Content[i])
 		if k.Kind != yaml.ScalarNode {
 			return nil, errorf(field, "keys must be strings, found %s", kindName(k))
+		}
+		if k.Tag == "!!merge" {
+			merges = append(merges, n.Content[i+1])
+			continue
 		}
 		if _, dup := m.values[k.Value]; dup {
 			return nil, errorf(field+"."+k.Value, "is set more than once")
 		}
 		m.values[k.Value] = n.Content[i+1]
 	}
+	for _, src := range merges {
+		if err := m.merge(src); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
+}
+
+// merge applies a YAML merge key ("<<: *base", or a list of such): keys written in
+// the mapping itself win, then the earlier sources. The decoders the upstream
+// providers use honour merge keys, so classes written with them must plan the same.
+func (m *mapping) merge(src *yaml.Node) error {
+	src = resolveAlias(src)
+	var sources []*yaml.Node
+	switch src.Kind {
+	case yaml.MappingNode:
+		sources = []*yaml.Node{src}
+	case yaml.SequenceNode:
+		sources = src.Content
+	default:
+		return errorf(m.field+".<<", "must merge a mapping, found %s", kindName(src))
+	}
+	for _, s := range sources {
+		s = resolveAlias(s)
+		if s.Kind != yaml.MappingNode {
+			return errorf(m.field+".<<", "must merge a mapping, found %s", kindName(s))
+		}
+		for i := 0; i+1 < len(s.Content); i += 2 {
+			k := resolveAlias(s.Content[i])
+			if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+				continue
+			}
+			if _, set := m.values[k.Value]; !set {
+				m.values[k.Value] = s.Content[i+1]
+			}
+		}
+	}
+	return nil
 }
 
 // str returns the scalar at key as written ("" when absent or null). Numbers and
