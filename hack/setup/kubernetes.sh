@@ -14,7 +14,8 @@ step "building ${todo[*]} $KUBE_VERSION from the module proxy"
 wrapper="$SECRETMOUNT_CACHE/src/kubernetes-$KUBE_VERSION"
 mkdir -p "$wrapper" "$out"
 cd "$wrapper"
-if [ ! -f go.mod ]; then
+# tools.go is written last, so a wrapper left half-made by an interrupted run is redone.
+if [ ! -f tools.go ]; then
   cat > go.mod <<MOD
 module secretmount.local/kubernetes-wrapper
 
@@ -33,7 +34,7 @@ ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION \
  -X k8s.io/component-base/version.gitTreeState=clean \
  -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION"
 for c in "${todo[@]}"; do
-  GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$out/$c.tmp" "k8s.io/kubernetes/cmd/$c"
+  GOWORK=off GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$out/$c.tmp" "k8s.io/kubernetes/cmd/$c"
   mv "$out/$c.tmp" "$out/$c"
 done
 step_done

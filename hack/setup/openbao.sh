@@ -10,12 +10,14 @@ step "building OpenBao ($OPENBAO_MODULE_VERSION) from the module proxy"
 wrapper="$SECRETMOUNT_CACHE/src/openbao-$OPENBAO_MODULE_VERSION"
 mkdir -p "$wrapper" "$(dirname "$out")"
 cd "$wrapper"
-if [ ! -f go.mod ]; then
+# go.sum is written last, so a wrapper left half-made by an interrupted run is redone.
+if [ ! -f go.sum ]; then
   printf 'module secretmount.local/openbao-wrapper\n\ngo 1.24\n\nrequire github.com/openbao/openbao %s\n' "$OPENBAO_MODULE_VERSION" > go.mod
-  GOFLAGS=-mod=mod go mod download github.com/openbao/openbao@"$OPENBAO_MODULE_VERSION"
-  cp "$(go env GOMODCACHE)/github.com/openbao/openbao@$OPENBAO_MODULE_VERSION/go.sum" go.sum
-  chmod u+w go.sum
+  GOWORK=off GOFLAGS=-mod=mod go mod download github.com/openbao/openbao@"$OPENBAO_MODULE_VERSION"
+  cp "$(go env GOMODCACHE)/github.com/openbao/openbao@$OPENBAO_MODULE_VERSION/go.sum" go.sum.tmp
+  chmod u+w go.sum.tmp
+  mv go.sum.tmp go.sum
 fi
-GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$out.tmp" github.com/openbao/openbao
+GOWORK=off GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$out.tmp" github.com/openbao/openbao
 mv "$out.tmp" "$out"
 step_done
