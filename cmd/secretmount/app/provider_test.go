@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,5 +59,42 @@ func TestProviderCommandNeedsABackend(t *testing.T) {
 	err := cmd.ExecuteContext(context.Background())
 	if err == nil || !strings.Contains(err.Error(), `no built-in backend "nope"`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestProviderCommandServesUntilCancelled(t *testing.T) {
+	saved := providerBackends
+	t.Cleanup(func() { providerBackends = saved })
+	providerBackends = append(providerBackends[:len(providerBackends):len(providerBackends)], func(r *provider.Registry) error {
+		r.Register("aws", nopBackend{})
+		return nil
+	})
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := NewCommand()
+	cmd.SetArgs([]string{"provider", "--provider-volume", dir, "--provider-name", "aws"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+
+	clients := plugin.NewClients(plugin.ClientOptions{Dirs: []string{dir}, Timeout: 5 * time.Second})
+	t.Cleanup(func() { _ = clients.Close() })
+	p, _ := clients.Lookup("aws")
+	var version string
+	var err error
+	for range 100 { // bounded: the socket appears once the command listens
+		if version, err = p.(*plugin.Client).Version(ctx); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil || version != Version() {
+		t.Fatalf("Version = %q, %v; want %q", version, err, Version())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("provider command: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "aws.sock")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket not removed: %v", err)
 	}
 }
