@@ -14,7 +14,7 @@ import (
 // podRef names a pod that mounts a volume whose class syncs a Secret.
 type podRef struct {
 	Namespace, Name string
-	UID         types.UID
+	UID             types.UID
 }
 
 // podManager is the field manager that owns one pod's ownerReference on a Secret. One
