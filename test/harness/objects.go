@@ -45,16 +45,22 @@ func (a *APIServer) NewNamespace(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := strings.Trim(notDNSLabel.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
-	if len(base) > 50 {
-		base = strings.TrimRight(base[:50], "-")
+	name := namespaceName(t.Name(), suffix)
+	a.CreateNamespace(t, name)
+	return name
+}
+
+// namespaceName turns a test name into a DNS label (at most 63 characters) ending in
+// suffix.
+func namespaceName(testName, suffix string) string {
+	base := strings.Trim(notDNSLabel.ReplaceAllString(strings.ToLower(testName), "-"), "-")
+	if limit := 62 - len(suffix); len(base) > limit {
+		base = strings.TrimRight(base[:limit], "-")
 	}
 	if base == "" {
 		base = "test"
 	}
-	name := base + "-" + suffix
-	a.CreateNamespace(t, name)
-	return name
+	return base + "-" + suffix
 }
 
 // CreateServiceAccount creates ServiceAccount namespace/name with the given annotations

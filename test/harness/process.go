@@ -1,10 +1,13 @@
 package harness
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -101,8 +104,7 @@ func (p *process) stop() error {
 	select {
 	case <-p.exited:
 		// Children may outlive the leader; the group id is still ours to signal.
-		_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-		return nil
+		return p.killGroup()
 	default:
 	}
 	if err := syscall.Kill(-p.pid(), p.stopSig); err != nil && !errors.Is(err, syscall.ESRCH) {
@@ -112,11 +114,57 @@ func (p *process) stop() error {
 	defer timer.Stop()
 	select {
 	case <-p.exited:
-		_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-		return nil
+		return p.killGroup()
 	case <-timer.C:
 	}
-	_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
+	killErr := p.killGroup()
 	<-p.exited
-	return fmt.Errorf("%s (pid %d) did not stop within %s of %s and was killed", p.name, p.pid(), stopGrace, p.stopSig)
+	return errors.Join(fmt.Errorf("%s (pid %d) did not stop within %s of %s and was killed", p.name, p.pid(), stopGrace, p.stopSig), killErr)
+}
+
+// killGroup kills what is left of the process group and waits until it is gone, so the
+// ports and files it held are free when stop returns.
+func (p *process) killGroup() error {
+	pgid := p.pid()
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			return nil
+		}
+		return fmt.Errorf("failed to kill the process group of %s (%d): %w", p.name, pgid, err)
+	}
+	deadline := time.Now().Add(stopGrace)
+	for groupAlive(pgid) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("processes of %s's group %d still run %s after SIGKILL", p.name, pgid, stopGrace)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+// groupAlive reports whether a process other than a zombie is in process group pgid.
+func groupAlive(pgid int) bool {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The fields after "(comm)" are: state ppid pgrp ...
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			return true
+		}
+	}
+	return false
 }

@@ -62,6 +62,8 @@ func (s *slot[T]) get(t testing.TB, name string, start func() (T, error)) T {
 	shared.mu.Unlock()
 	if !inMain {
 		t.Fatalf("harness.Shared%s needs the package's TestMain to call harness.Main(m), which stops shared components after the tests", name)
+		var none T
+		return none
 	}
 	s.once.Do(func() {
 		s.v, s.err = start()
