@@ -132,7 +132,7 @@ func TestRenderUpstreamValues(t *testing.T) {
 	ds := find(t, objs, "DaemonSet", "csi-secrets-store-secretmount-driver")
 	driver := containers(t, ds)["secrets-store"]
 	a := args(t, driver)
-	for _, want := range []string{"--enable-secret-rotation=true", "--rotation-poll-interval=1m30s", "--v=3", "--log-format=json"} {
+	for _, want := range []string{"--enable-secret-rotation=true", "--rotation-poll-interval=1m30s"} {
 		if !slices.Contains(a, want) {
 			t.Errorf("driver args %v lack %s", a, want)
 		}

@@ -9,31 +9,12 @@ commands, so a renamed or removed flag fails the tests rather than a rollout.
 {{- last (splitList ":" .) -}}
 {{- end -}}
 
-{{- define "secretmount.logArgs" -}}
-- --v={{ .Values.logVerbosity }}
-- --log-format={{ ternary "json" "text" .Values.logFormatJSON }}
-{{- end -}}
-
-{{- define "secretmount.providerArgs" -}}
-{{- with .Values.providers.aws }}
-{{- if .region }}
-- --aws-region={{ .region }}
-{{- end }}
-{{- if .endpoint }}
-- --aws-endpoint={{ .endpoint }}
-{{- end }}
-{{- if .podIdentityAgentEndpoint }}
-- --aws-pod-identity-agent-endpoint={{ .podIdentityAgentEndpoint }}
-{{- end }}
-{{- end }}
-{{- with .Values.providers.vault }}
-{{- if .address }}
-- --vault-address={{ .address }}
-{{- end }}
-{{- if .hmacKeySecretName }}
-- --vault-hmac-key-secret={{ .hmacKeySecretName }}
-{{- end }}
-{{- end }}
+{{/* disabledBackends: built-in backends switched off, so a plugin of that name serves. */}}
+{{- define "secretmount.disabledBackends" -}}
+{{- $off := list -}}
+{{- if not .Values.providers.aws.enabled }}{{ $off = append $off "aws" }}{{ end -}}
+{{- if not .Values.providers.vault.enabled }}{{ $off = append $off "vault" }}{{ end -}}
+{{- join "," $off -}}
 {{- end -}}
 
 {{- define "secretmount.driverArgs" -}}
@@ -41,11 +22,14 @@ commands, so a renamed or removed flag fails the tests rather than a rollout.
 - --endpoint=unix:///csi/csi.sock
 - --driver-name={{ .Values.driverName }}
 - --node-id=$(NODE_NAME)
+- --state-dir=/csi/state
 - --enable-secret-rotation={{ .Values.enableSecretRotation }}
 - --rotation-poll-interval={{ .Values.rotationPollInterval }}
 - --metrics-addr={{ .Values.linux.metricsAddr }}
-{{ include "secretmount.logArgs" . }}
-{{- include "secretmount.providerArgs" . }}
+- --provider-volume={{ join "," (prepend .Values.linux.additionalProvidersDirs .Values.linux.providersDir) }}
+{{- with include "secretmount.disabledBackends" . }}
+- --disable-builtin-provider={{ . }}
+{{- end }}
 {{- end -}}
 
 {{- define "secretmount.syncArgs" -}}
@@ -58,6 +42,4 @@ commands, so a renamed or removed flag fails the tests rather than a rollout.
 {{- with .Values.syncController.watchNamespace }}
 - --namespace={{ . }}
 {{- end }}
-{{ include "secretmount.logArgs" . }}
-{{- include "secretmount.providerArgs" . }}
 {{- end -}}
