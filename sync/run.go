@@ -59,8 +59,14 @@ func Scheme() (*runtime.Scheme, error) {
 
 // SetupWithManager adds the SecretSync controller and its rotation to mgr.
 func SetupWithManager(mgr ctrl.Manager, cfg Config) error {
+	_, err := setup(mgr, cfg)
+	return err
+}
+
+// setup is SetupWithManager, returning the rotation so tests can tick it.
+func setup(mgr ctrl.Manager, cfg Config) (*rotation, error) {
 	if cfg.Registry == nil {
-		return errors.New("sync: no provider registry")
+		return nil, errors.New("sync: no provider registry")
 	}
 	if cfg.RotationPollInterval <= 0 {
 		cfg.RotationPollInterval = DefaultRotationPollInterval
@@ -71,13 +77,13 @@ func SetupWithManager(mgr ctrl.Manager, cfg Config) error {
 	if cfg.Metrics == nil {
 		m, err := NewMetrics(ctrlmetrics.Registry)
 		if err != nil {
-			return fmt.Errorf("failed to register sync metrics: %w", err)
+			return nil, fmt.Errorf("failed to register sync metrics: %w", err)
 		}
 		cfg.Metrics = m
 	}
 	clientset, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
-		return fmt.Errorf("failed to build a Kubernetes client: %w", err)
+		return nil, fmt.Errorf("failed to build a Kubernetes client: %w", err)
 	}
 	fetcher := newTickFetcher(cfg.Registry, cfg.Metrics)
 	c := &Controller{
@@ -94,9 +100,9 @@ func SetupWithManager(mgr ctrl.Manager, cfg Config) error {
 	ticks := make(chan event.GenericEvent)
 	rot := &rotation{reader: mgr.GetClient(), fetcher: fetcher, interval: cfg.RotationPollInterval, namespace: cfg.Namespace, out: ticks}
 	if err := mgr.Add(rot); err != nil {
-		return err
+		return nil, err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	return rot, ctrl.NewControllerManagedBy(mgr).
 		Named("secretsync").
 		For(&v1alpha1.SecretSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&secretsstorev1.SecretProviderClass{}, handler.EnqueueRequestsFromMapFunc(usersOf(mgr.GetClient()))).
