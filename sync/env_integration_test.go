@@ -69,10 +69,17 @@ func (b *syncBuffer) String() string {
 
 func startEnv(t *testing.T, backend provider.Provider) *env {
 	t.Helper()
+	return startEnvWith(t, func(*env) provider.Provider { return backend }, nil)
+}
+
+// startEnvWith is startEnv for a backend that needs the env (its API server), with
+// annotations on the ServiceAccount.
+func startEnvWith(t *testing.T, newBackend func(*env) provider.Provider, saAnnotations map[string]string) *env {
+	t.Helper()
 	api := harness.SharedAPIServer(t)
 	crdsOnce.Do(func() { api.ApplyCRDs(t, filepath.Join(harness.RepoRoot(t), "charts", "secretmount", "crds")) })
 	ns := api.NewNamespace(t)
-	api.CreateServiceAccount(t, ns, "cnpg-sa", nil)
+	api.CreateServiceAccount(t, ns, "cnpg-sa", saAnnotations)
 
 	scheme, err := Scheme()
 	if err != nil {
@@ -83,6 +90,7 @@ func startEnv(t *testing.T, backend provider.Provider) *env {
 		t.Fatal(err)
 	}
 	e := &env{api: api, ns: ns, client: c, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	backend := newBackend(e)
 	if fb, ok := backend.(*fakeBackend); ok {
 		e.backend = fb
 	}
