@@ -237,7 +237,11 @@ func runInitdb(inst *instance, initdb string, cred *syscall.Credential, data, pw
 	cmd.Env = minimalEnv(inst.dir)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Run(); err != nil {
+	err = spawn(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
 		out, _ := readTail(logPath, 0, maxLogLines)
 		return fmt.Errorf("initdb failed: %w\n%s", err, out)
 	}

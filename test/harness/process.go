@@ -60,7 +60,7 @@ func startProcess(spec processSpec) (*process, error) {
 		Pdeathsig:  syscall.SIGKILL,
 		Credential: spec.cred,
 	}
-	if err := cmd.Start(); err != nil {
+	if err := spawn(cmd); err != nil {
 		return nil, fmt.Errorf("failed to run %s (%s): %w", spec.name, spec.path, err)
 	}
 	p := &process{name: spec.name, cmd: cmd, log: spec.log, stopSig: spec.stopSig, exited: make(chan struct{})}

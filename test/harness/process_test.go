@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -173,5 +174,32 @@ func TestFreePortsDiffer(t *testing.T) {
 	}
 	if ports[0] == ports[1] || ports[1] == ports[2] || ports[0] == ports[2] {
 		t.Errorf("ports %v are not distinct", ports)
+	}
+}
+
+// A component must outlive the thread that happened to start it: Go ends a thread when a
+// goroutine exits while locked to it, and the parent-death signal follows that thread.
+func TestProcessSurvivesItsStartersThreadEnding(t *testing.T) {
+	in := testInstance(t)
+	started := make(chan *process)
+	go func() {
+		runtime.LockOSThread() // never unlocked: this thread ends with the goroutine
+		p, err := in.start(processSpec{name: "sleep", path: "/bin/sleep", args: []string{"300"}, log: in.path("sleep.log")})
+		if err != nil {
+			t.Error(err)
+		}
+		started <- p
+	}()
+	p := <-started
+	if p == nil {
+		t.FailNow()
+	}
+	// The locked goroutine has exited; its thread goes with it. Start another process
+	// from the spawner and wait for it, so the first has had time to be killed if the
+	// death signal had followed the ended thread.
+	probe := shell(t, in, "exit 0")
+	<-probe.exited
+	if err := p.exitedErr(); err != nil {
+		t.Fatalf("the component died with its starter's thread: %v", err)
 	}
 }

@@ -66,22 +66,36 @@ func (v *Vault) configureKubernetesAuth(api *APIServer, mountPath string) error 
 	return nil
 }
 
-// WriteKubernetesRole writes role on the kubernetes auth mount at mountPath: tokens of
-// the given ServiceAccounts in the given namespaces log in and get policies.
-func (v *Vault) WriteKubernetesRole(t testing.TB, mountPath, role string, namespaces, serviceAccounts []string, policies ...string) {
+// KubernetesRole is a role on a kubernetes auth mount: tokens of ServiceAccounts in
+// Namespaces log in and get Policies. With Audience set, only tokens for that audience
+// do; without it, Vault's TokenReview asks for the API server's own audience.
+type KubernetesRole struct {
+	Name            string
+	Namespaces      []string
+	ServiceAccounts []string
+	Policies        []string
+	Audience        string
+}
+
+// WriteKubernetesRole writes role on the kubernetes auth mount at mountPath
+// ("kubernetes" when empty).
+func (v *Vault) WriteKubernetesRole(t testing.TB, mountPath string, role KubernetesRole) {
 	t.Helper()
 	mountPath = strings.Trim(mountPath, "/")
 	if mountPath == "" {
 		mountPath = "kubernetes"
 	}
-	_, err := v.Client.Logical().Write("auth/"+mountPath+"/role/"+role, map[string]any{
-		"bound_service_account_names":      serviceAccounts,
-		"bound_service_account_namespaces": namespaces,
-		"token_policies":                   policies,
+	data := map[string]any{
+		"bound_service_account_names":      role.ServiceAccounts,
+		"bound_service_account_namespaces": role.Namespaces,
+		"token_policies":                   role.Policies,
 		"token_ttl":                        "1h",
-	})
-	if err != nil {
-		t.Fatalf("failed to write Vault role auth/%s/role/%s: %v", mountPath, role, err)
+	}
+	if role.Audience != "" {
+		data["audience"] = role.Audience
+	}
+	if _, err := v.Client.Logical().Write("auth/"+mountPath+"/role/"+role.Name, data); err != nil {
+		t.Fatalf("failed to write Vault role auth/%s/role/%s: %v", mountPath, role.Name, err)
 	}
 }
 
