@@ -110,6 +110,9 @@ func TestRenderDefaults(t *testing.T) {
 	if nested(sc, "securityContext", "allowPrivilegeEscalation") != false || nested(sc, "securityContext", "readOnlyRootFilesystem") != true {
 		t.Errorf("sync container security context too loose: %v", sc["securityContext"])
 	}
+	if a := args(t, cs["secrets-store"]); !slices.Contains(a, "--enable-secret-sync=false") {
+		t.Errorf("driver args %v: mount-driven sync must be off unless syncSecret.enabled, as upstream", a)
+	}
 	if a := args(t, sc); !slices.Contains(a, "--leader-elect=true") {
 		t.Errorf("sync args %v: no leader election with 2 replicas", a)
 	}
@@ -132,7 +135,7 @@ func TestRenderUpstreamValues(t *testing.T) {
 	ds := find(t, objs, "DaemonSet", "csi-secrets-store-secretmount-driver")
 	driver := containers(t, ds)["secrets-store"]
 	a := args(t, driver)
-	for _, want := range []string{"--enable-secret-rotation=true", "--rotation-poll-interval=1m30s"} {
+	for _, want := range []string{"--enable-secret-rotation=true", "--rotation-poll-interval=1m30s", "--enable-secret-sync=true", "--v=3", "--log-format=json"} {
 		if !slices.Contains(a, want) {
 			t.Errorf("driver args %v lack %s", a, want)
 		}

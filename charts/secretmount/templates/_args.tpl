@@ -9,6 +9,11 @@ commands, so a renamed or removed flag fails the tests rather than a rollout.
 {{- last (splitList ":" .) -}}
 {{- end -}}
 
+{{- define "secretmount.logArgs" -}}
+- --v={{ .Values.logVerbosity }}
+- --log-format={{ ternary "json" "text" .Values.logFormatJSON }}
+{{- end -}}
+
 {{/* disabledBackends: built-in backends switched off, so a plugin of that name serves. */}}
 {{- define "secretmount.disabledBackends" -}}
 {{- $off := list -}}
@@ -25,7 +30,9 @@ commands, so a renamed or removed flag fails the tests rather than a rollout.
 - --state-dir=/csi/state
 - --enable-secret-rotation={{ .Values.enableSecretRotation }}
 - --rotation-poll-interval={{ .Values.rotationPollInterval }}
+- --enable-secret-sync={{ .Values.syncSecret.enabled }}
 - --metrics-addr={{ .Values.linux.metricsAddr }}
+{{ include "secretmount.logArgs" . }}
 - --provider-volume={{ join "," (prepend .Values.linux.additionalProvidersDirs .Values.linux.providersDir) }}
 {{- with include "secretmount.disabledBackends" . }}
 - --disable-builtin-provider={{ . }}
