@@ -39,9 +39,15 @@ func (c *tokenCache) get(k tokenKey) *tokenEntry {
 	return c.entries[k]
 }
 
+// put keeps e and forgets tokens that have expired.
 func (c *tokenCache) put(k tokenKey, e *tokenEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for key, old := range c.entries {
+		if old.ttl > 0 && !e.issued.Before(old.issued.Add(old.ttl)) {
+			delete(c.entries, key)
+		}
+	}
 	c.entries[k] = e
 }
 

@@ -36,9 +36,16 @@ func (c *leaseCache) get(k string) *leaseEntry {
 	return c.entries[k]
 }
 
-func (c *leaseCache) put(k string, e *leaseEntry) {
+// put keeps e and forgets leases that have run out, so volumes that are gone do not
+// leave their credentials behind in memory.
+func (c *leaseCache) put(k string, e *leaseEntry, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for key, old := range c.entries {
+		if !now.Before(old.issued.Add(old.ttl)) {
+			delete(c.entries, key)
+		}
+	}
 	c.entries[k] = e
 }
 
@@ -83,6 +90,6 @@ func (s *session) reuseLease(ctx context.Context, key, token string) (*readResul
 		s.b.leases.drop(key, e.id)
 		return nil, false
 	}
-	s.b.leases.put(key, &leaseEntry{id: e.id, res: e.res, issued: now, ttl: ttl, firstTTL: e.firstTTL, renewable: secret.Renewable})
+	s.b.leases.put(key, &leaseEntry{id: e.id, res: e.res, issued: now, ttl: ttl, firstTTL: e.firstTTL, renewable: secret.Renewable}, now)
 	return e.res, true
 }

@@ -99,7 +99,7 @@ func (s *session) readWith(ctx context.Context, obj *providerclass.Object, req *
 		return nil, fmt.Errorf("vault: %s: %v: %w", s.objectRef(obj), err, provider.ErrNotFound)
 	}
 	if secret.LeaseID != "" && secret.LeaseDuration > 0 {
-		s.b.leases.put(leaseKey, newLease(secret, res, now))
+		s.b.leases.put(leaseKey, newLease(secret, res, now), now)
 	}
 	return res, nil
 }
