@@ -18,10 +18,11 @@ var providerBackends []func(*provider.Registry) error
 
 // providerOptions are the flags of `secretmount provider`.
 type providerOptions struct {
-	dir     string
-	name    string
-	backend string
-	timeout time.Duration
+	kubeconfig string
+	dir        string
+	name       string
+	backend    string
+	timeout    time.Duration
 }
 
 func newProviderCommand() *cobra.Command {
@@ -39,6 +40,9 @@ so which parameter dialect, serves the requests; it defaults to the provider nam
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	f := cmd.Flags()
+	// Backends read it by flag name when they need the API server (Vault's version
+	// key Secret, the AWS roles of ServiceAccounts), as in the driver and sync commands.
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file for backends that read the API server; empty means the in-cluster configuration")
 	f.StringVar(&o.dir, "provider-volume", plugin.DefaultDirs[0], "folder of the provider socket, shared with the upstream driver")
 	f.StringVar(&o.name, "provider-name", "secretmount", "provider name to answer as: the socket's base name (aws, vault, ...)")
 	f.StringVar(&o.backend, "backend", "", "built-in backend serving the requests (aws or vault); empty means --provider-name")
