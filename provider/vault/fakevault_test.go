@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeVault is a Vault HTTP API on an httptest server: kubernetes login, token
@@ -27,6 +28,7 @@ type fakeVault struct {
 	renewals   int
 	reads      map[string]int // API path → count
 	leases     []string
+	issued     int
 	leaseTTL   int
 	leaseMax   int // seconds left in the lease's max TTL when renewed; 0: unlimited
 	refuse     bool
@@ -194,6 +196,12 @@ func (f *fakeVault) read(w http.ResponseWriter, r *http.Request, path string) {
 		f.leases = append(f.leases, id)
 		writeJSON(w, 200, map[string]any{"lease_id": id, "lease_duration": f.leaseTTL, "renewable": true,
 			"data": map[string]any{"username": fmt.Sprintf("user-%d", n), "password": fmt.Sprintf("pass-%d", n)}})
+	case strings.HasPrefix(path, "pki/issue/"):
+		f.issued++
+		writeJSON(w, 200, map[string]any{"data": map[string]any{
+			"certificate": fmt.Sprintf("cert-%d", f.issued),
+			"expiration":  newClock().Now().Add(time.Hour).Unix(),
+		}})
 	default:
 		vaultErr(w, http.StatusNotFound)
 	}

@@ -63,3 +63,31 @@ func TestDynamicLeaseReuse(t *testing.T) {
 		})
 	}
 }
+
+func TestIssuedCertificateReusedUntilNearExpiry(t *testing.T) {
+	f := newFakeVault(t)
+	f.allow("app", "jwt-a", "apps/app-sa")
+	c := newClock()
+	b := newTestBackend(t, f, c)
+	p := plan(t, `
+- objectName: cert
+  secretPath: pki/issue/web
+  secretKey: certificate
+  method: PUT
+  secretArgs: {common_name: web.example.com}
+`)
+	id := identity("apps", "app-sa", "jwt-a")
+	for range 10 {
+		if got := mustFetch(t, b, p, id); string(got[0].Bytes) != "cert-1" {
+			t.Fatalf("got %q before the renew point, want cert-1", got[0].Bytes)
+		}
+		c.advance(3 * time.Minute)
+	}
+	c.advance(15 * time.Minute)
+	if got := mustFetch(t, b, p, id); string(got[0].Bytes) != "cert-2" {
+		t.Fatalf("got %q past the renew point, want a new certificate", got[0].Bytes)
+	}
+	if n := f.count(func(f *fakeVault) int { return f.issued }); n != 2 {
+		t.Errorf("certificates issued: %d, want 2", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
 
@@ -98,8 +99,16 @@ func (s *session) readWith(ctx context.Context, obj *providerclass.Object, req *
 	if err != nil {
 		return nil, fmt.Errorf("vault: %s: %v: %w", s.objectRef(obj), err, provider.ErrNotFound)
 	}
-	if secret.LeaseID != "" && secret.LeaseDuration > 0 {
+	switch {
+	case secret.LeaseID != "" && secret.LeaseDuration > 0:
 		s.b.leases.put(leaseKey, newLease(secret, res, now), now)
+	case req.method != "GET":
+		// Issuing engines such as PKI answer without a lease but with the expiry of
+		// what they issued: reuse it like a lease that cannot be renewed, rather than
+		// issuing again on every poll.
+		if exp, ok := expirationOf(secret.Data); ok && exp.After(now) {
+			s.b.leases.put(leaseKey, &leaseEntry{res: res, issued: now, ttl: exp.Sub(now), firstTTL: exp.Sub(now)}, now)
+		}
 	}
 	return res, nil
 }
@@ -136,4 +145,25 @@ func hasKind(err error) bool {
 		}
 	}
 	return false
+}
+
+// expirationOf reads an "expiration" field in Unix seconds, as PKI's issue answers.
+func expirationOf(data map[string]any) (time.Time, bool) {
+	var sec int64
+	switch v := data["expiration"].(type) {
+	case json.Number:
+		n, err := v.Int64()
+		if err != nil {
+			return time.Time{}, false
+		}
+		sec = n
+	case float64:
+		sec = int64(v)
+	default:
+		return time.Time{}, false
+	}
+	if sec <= 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(sec, 0), true
 }
