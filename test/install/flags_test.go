@@ -18,7 +18,7 @@ func TestChartFlagsExist(t *testing.T) {
 		"everything set": {Values: map[string]any{
 			"providers": map[string]any{
 				"aws":   map[string]any{"enabled": false, "region": "eu-west-1", "endpoint": "https://sm.example", "podIdentityAgentEndpoint": "http://169.254.170.23/v1/credentials"},
-				"vault": map[string]any{"address": "https://vault.example:8200", "hmacKeySecretName": "vault-key"},
+				"vault": map[string]any{"address": "https://vault.example:8200", "versionKeySecretName": "vault-key", "renewFraction": 0.5},
 			},
 			"syncController":       map[string]any{"watchNamespace": "cnpg-system"},
 			"enableSecretRotation": true,

@@ -130,11 +130,11 @@ func TestRBACDriver(t *testing.T) {
 	}
 
 	// The Vault backend's version key: created on first use, read back afterwards.
-	first, err := (&vault.SecretKeySource{Client: c, Namespace: ns, Name: "rbac-driver-secretmount-vault-hmac"}).Key(ctx)
+	first, err := (&vault.SecretKeySource{Client: c, Namespace: ns, Name: "secretmount-vault-version-key"}).Key(ctx)
 	if err != nil {
 		t.Fatalf("vault key Secret with the chart's RBAC: %v", err)
 	}
-	again, err := (&vault.SecretKeySource{Client: c, Namespace: ns, Name: "rbac-driver-secretmount-vault-hmac"}).Key(ctx)
+	again, err := (&vault.SecretKeySource{Client: c, Namespace: ns, Name: "secretmount-vault-version-key"}).Key(ctx)
 	if err != nil || !bytes.Equal(first, again) {
 		t.Fatalf("second key read: equal=%v, %v", bytes.Equal(first, again), err)
 	}

@@ -116,6 +116,14 @@ func TestRenderDefaults(t *testing.T) {
 	if a := args(t, sc); !slices.Contains(a, "--leader-elect=true") {
 		t.Errorf("sync args %v: no leader election with 2 replicas", a)
 	}
+	// Both roles keep the Vault version key in the one Secret the Role lets them read.
+	keyRole := find(t, objs, "Role", "secretmount-vault-key")
+	names := nested(keyRole.Object["rules"].([]any)[0].(map[string]any), "resourceNames").([]any)
+	for _, a := range [][]string{args(t, cs["secrets-store"]), args(t, sc)} {
+		if !slices.Contains(a, "--vault-version-key-secret=secretmount-system/"+names[0].(string)) {
+			t.Errorf("args %v do not name the Vault key Secret the Role allows (%v)", a, names)
+		}
+	}
 	pdb := find(t, objs, "PodDisruptionBudget", "secretmount-sync")
 	if sel := nested(pdb.Object, "spec", "selector", "matchLabels"); !reflect.DeepEqual(sel, nested(dep.Object, "spec", "selector", "matchLabels")) {
 		t.Errorf("PDB selector %v does not match the sync Deployment's", sel)

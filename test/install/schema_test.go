@@ -27,6 +27,7 @@ func TestSchemaRejectsWrongTypes(t *testing.T) {
 		{"driver name with capitals", map[string]any{"driverName": "Secrets.Example"}, "driverName"},
 		{"aws region as number", map[string]any{"providers": map[string]any{"aws": map[string]any{"region": 1}}}, "region"},
 		{"unknown vault setting", map[string]any{"providers": map[string]any{"vault": map[string]any{"adress": "https://vault"}}}, "adress"},
+		{"renew fraction above 1", map[string]any{"providers": map[string]any{"vault": map[string]any{"renewFraction": 1.5}}}, "renewFraction"},
 		{"replicas as string", map[string]any{"syncController": map[string]any{"replicas": "2"}}, "replicas"},
 		{"metrics address without port", map[string]any{"linux": map[string]any{"metricsAddr": "localhost"}}, "metricsAddr"},
 		{"pull policy", map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, "pullPolicy"},

@@ -14,6 +14,21 @@ commands, so a renamed or removed flag fails the tests rather than a rollout.
 - --log-format={{ ternary "json" "text" .Values.logFormatJSON }}
 {{- end -}}
 
+{{/* backendArgs: the flags of the built-in backends, the same for every role. */}}
+{{- define "secretmount.backendArgs" -}}
+{{- with .Values.providers.vault }}
+{{- if .enabled }}
+- --vault-version-key-secret={{ $.Release.Namespace }}/{{ include "secretmount.vaultHMACSecret" $ }}
+{{- with .address }}
+- --vault-address={{ . }}
+{{- end }}
+{{- if .renewFraction }}
+- --vault-renew-fraction={{ .renewFraction }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* disabledBackends: built-in backends switched off, so a plugin of that name serves. */}}
 {{- define "secretmount.disabledBackends" -}}
 {{- $off := list -}}
@@ -37,6 +52,7 @@ commands, so a renamed or removed flag fails the tests rather than a rollout.
 {{- with include "secretmount.disabledBackends" . }}
 - --disable-builtin-provider={{ . }}
 {{- end }}
+{{- include "secretmount.backendArgs" . }}
 {{- end -}}
 
 {{- define "secretmount.syncArgs" -}}
@@ -49,4 +65,5 @@ commands, so a renamed or removed flag fails the tests rather than a rollout.
 {{- with .Values.syncController.watchNamespace }}
 - --namespace={{ . }}
 {{- end }}
+{{- include "secretmount.backendArgs" . }}
 {{- end -}}

@@ -40,5 +40,5 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "secretmount.vaultHMACSecret" -}}
-{{- default (printf "%s-vault-hmac" (include "secretmount.fullname" .)) .Values.providers.vault.hmacKeySecretName -}}
+{{- default "secretmount-vault-version-key" .Values.providers.vault.versionKeySecretName -}}
 {{- end -}}
