@@ -304,10 +304,10 @@ func TestTokenSubject(t *testing.T) {
 func TestSessionName(t *testing.T) {
 	long := strings.Repeat("n", 80)
 	tests := map[string]provider.Identity{
-		"secretmount.app.web": {Namespace: "app", ServiceAccount: "web"},
-		"secretmount":         {},
+		"secretmount.app.web":      {Namespace: "app", ServiceAccount: "web"},
+		"secretmount":              {},
 		"secretmount." + long[:52]: {Namespace: long, ServiceAccount: "x"},
-		"secretmount.a-b.c-d": {Namespace: "a:b", ServiceAccount: "c d"},
+		"secretmount.a-b.c-d":      {Namespace: "a:b", ServiceAccount: "c d"},
 	}
 	for want, id := range tests {
 		if got := sessionName(id); got != want {
