@@ -45,9 +45,13 @@ func NewServiceAccountRoles(client kubernetes.Interface, resync time.Duration) (
 	return &ServiceAccountRoles{client: client, factory: factory, informer: informer, lister: sas.Lister()}, nil
 }
 
+// Run starts the informer, which runs until ctx ends, and returns at once. Until the
+// first list arrives, lookups read the API server directly.
+func (r *ServiceAccountRoles) Run(ctx context.Context) { r.factory.Start(ctx.Done()) }
+
 // Start runs the informer until ctx ends and waits for its first list.
 func (r *ServiceAccountRoles) Start(ctx context.Context) error {
-	r.factory.Start(ctx.Done())
+	r.Run(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), r.informer.HasSynced) {
 		return fmt.Errorf("ServiceAccount informer did not sync: %w", ctx.Err())
 	}

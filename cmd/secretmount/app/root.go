@@ -17,10 +17,18 @@ func NewCommand() *cobra.Command {
 	}
 	root.AddCommand(newVersionCommand())
 	for _, add := range subcommands {
-		root.AddCommand(add())
+		cmd := add()
+		for _, hook := range commandHooks {
+			hook(cmd)
+		}
+		root.AddCommand(cmd)
 	}
 	return root
 }
+
+// commandHooks run on every subcommand once it is built: backends use them to add their
+// flags to the commands that fetch, whatever order the package's files initialize in.
+var commandHooks []func(*cobra.Command)
 
 // subcommands are registered by the files that define them, so each role stays in its
 // own file.
