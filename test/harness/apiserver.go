@@ -31,8 +31,9 @@ const (
 
 // APIServer is a running kube-apiserver backed by its own etcd, with RBAC on and a static
 // admin token in group system:masters. There is no controller manager, scheduler or
-// kubelet: objects are stored and served, nothing reconciles them (a deleted namespace
-// stays Terminating, no ServiceAccount gets a token Secret).
+// kubelet: objects are stored and served, nothing reconciles them. A deleted namespace
+// stays Terminating, no ServiceAccount gets a token Secret, no Pod runs, and the
+// aggregated ClusterRoles (admin, edit, view) have no rules: bind your own roles.
 type APIServer struct {
 	// Host is the API server's URL, https://127.0.0.1:<port>.
 	Host string
