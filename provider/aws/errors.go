@@ -62,7 +62,11 @@ func classify(what string, err error) error {
 	}
 	var deserErr *smithy.DeserializationError
 	if errors.As(err, &deserErr) {
-		// A decoding error can quote the response body, which may hold the value.
+		// A decoding error can quote the response body, which may hold the value: say
+		// only what the status says.
+		if status := statusCode(err); status >= 400 {
+			return fmt.Errorf("%s: HTTP status %d with an undecodable error body: %w", what, status, kindOfCode("", status))
+		}
 		return fmt.Errorf("%s: malformed response from AWS: %w", what, provider.ErrUnavailable)
 	}
 	if status := statusCode(err); status != 0 {
