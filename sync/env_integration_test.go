@@ -269,9 +269,11 @@ func (e *env) assertNoValues(t *testing.T, values ...string) {
 	if len(text) < 100 {
 		t.Fatalf("only %d bytes of logs, events and metrics to check: the check would prove nothing", len(text))
 	}
-	for _, v := range values {
-		if strings.Contains(text, v) {
-			t.Errorf("a secret value appears in the controller's logs, events, metrics or status")
+	for i, v := range values {
+		if at := strings.Index(text, v); at >= 0 {
+			from, to := max(0, at-160), min(len(text), at+len(v)+40)
+			masked := strings.ReplaceAll(text[from:to], v, "<value>")
+			t.Errorf("secret value #%d appears in the controller's logs, events, metrics or status: ...%s...", i, masked)
 		}
 	}
 	t.Logf("checked %d bytes of logs, %d events, %d metric families and %d SecretSyncs for %d values", len(e.logs.String()), len(events.Items), len(families), len(list.Items), len(values))

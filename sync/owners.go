@@ -26,6 +26,7 @@ func podManager(uid types.UID) string { return FieldManager + "-pod-" + string(u
 // addPodOwner makes pod an owner of the Secret ns/name whose UID is secretUID. The UID
 // in the apply is a precondition: a Secret deleted and recreated meanwhile is not touched.
 func (w *Writer) addPodOwner(ctx context.Context, namespace, name string, pod podRef) error {
+	ctx = quiet(ctx)
 	secrets := w.client.CoreV1().Secrets(namespace)
 	live, err := secrets.Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
@@ -47,6 +48,7 @@ func (w *Writer) addPodOwner(ctx context.Context, namespace, name string, pod po
 // as a precondition, so a pod of another node that added itself in between keeps the
 // Secret (the delete fails with a conflict and the caller retries).
 func (w *Writer) releasePodOwner(ctx context.Context, namespace, name string, pod podRef) (deleted bool, err error) {
+	ctx = quiet(ctx)
 	secrets := w.client.CoreV1().Secrets(namespace)
 	live, err := secrets.Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {

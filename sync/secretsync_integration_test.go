@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/secretmount/secretmount/apis/secretsync/v1alpha1"
@@ -39,6 +40,23 @@ func (e *env) createSync(t *testing.T, name, typ string, data []v1alpha1.SecretO
 	}
 	if err := e.client.Create(context.Background(), ss); err != nil {
 		t.Fatalf("create SecretSync %s: %v", name, err)
+	}
+}
+
+// updateSync changes a SecretSync's spec, retrying when the controller's status write
+// got there first.
+func (e *env) updateSync(t *testing.T, name string, change func(*v1alpha1.SecretSync)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var ss v1alpha1.SecretSync
+		if err := e.client.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: name}, &ss); err != nil {
+			return err
+		}
+		change(&ss)
+		return e.client.Update(context.Background(), &ss)
+	})
+	if err != nil {
+		t.Fatalf("update SecretSync %s: %v", name, err)
 	}
 }
 
@@ -159,23 +177,15 @@ func TestSecretSyncWithoutPod(t *testing.T) {
 	})
 
 	t.Run("a label added to the spec reaches the Secret", func(t *testing.T) {
-		var ss v1alpha1.SecretSync
-		if err := e.client.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: "postgres-credentials"}, &ss); err != nil {
-			t.Fatal(err)
-		}
-		ss.Spec.SecretObject.Labels = map[string]string{"cnpg.io/reload": "true"}
-		ss.Spec.SecretObject.Annotations = map[string]string{"team": "db"}
-		if err := e.client.Update(context.Background(), &ss); err != nil {
-			t.Fatal(err)
-		}
+		e.updateSync(t, "postgres-credentials", func(ss *v1alpha1.SecretSync) {
+			ss.Spec.SecretObject.Labels = map[string]string{"cnpg.io/reload": "true"}
+			ss.Spec.SecretObject.Annotations = map[string]string{"team": "db"}
+		})
 		e.waitSecret(t, "postgres-credentials", func(s *corev1.Secret) bool {
 			return s.Labels["cnpg.io/reload"] == "true" && s.Annotations["team"] == "db"
 		})
 		// And one removed from the spec leaves the Secret.
-		ss.Spec.SecretObject.Annotations = nil
-		if err := e.client.Update(context.Background(), &ss); err != nil {
-			t.Fatal(err)
-		}
+		e.updateSync(t, "postgres-credentials", func(ss *v1alpha1.SecretSync) { ss.Spec.SecretObject.Annotations = nil })
 		e.waitSecret(t, "postgres-credentials", func(s *corev1.Secret) bool {
 			_, has := s.Annotations["team"]
 			return !has && s.Labels["cnpg.io/reload"] == "true"
@@ -297,14 +307,7 @@ func TestSecretSyncRefusals(t *testing.T) {
 		if _, err := e.api.Client.CoreV1().Secrets(e.ns).Update(context.Background(), s, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		var ss v1alpha1.SecretSync
-		if err := e.client.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: "hand-made"}, &ss); err != nil {
-			t.Fatal(err)
-		}
-		ss.Spec.ForceSynchronization = "adopt"
-		if err := e.client.Update(context.Background(), &ss); err != nil {
-			t.Fatal(err)
-		}
+		e.updateSync(t, "hand-made", func(ss *v1alpha1.SecretSync) { ss.Spec.ForceSynchronization = "adopt" })
 		e.waitSecret(t, "hand-made", func(s *corev1.Secret) bool { return string(s.Data["password"]) == testPassword })
 		e.waitCondition(t, "hand-made", v1alpha1.ConditionCreate, metav1.ConditionTrue, v1alpha1.ReasonCreateSucceeded)
 	})

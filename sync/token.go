@@ -50,7 +50,7 @@ func (r *TokenRequester) Token(ctx context.Context, id provider.Identity, audien
 		Audiences:         []string{audience},
 		ExpirationSeconds: ptrTo(int64(tokenTTL / time.Second)),
 	}}
-	resp, err := r.client.CoreV1().ServiceAccounts(id.Namespace).CreateToken(ctx, id.ServiceAccount, req, metav1.CreateOptions{})
+	resp, err := r.client.CoreV1().ServiceAccounts(id.Namespace).CreateToken(quiet(ctx), id.ServiceAccount, req, metav1.CreateOptions{})
 	if err != nil {
 		return provider.Token{}, fmt.Errorf("failed to request a token of ServiceAccount %s/%s for audience %q: %w", id.Namespace, id.ServiceAccount, audience, err)
 	}

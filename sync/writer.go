@@ -47,6 +47,7 @@ func NewWriter(client kubernetes.Interface) *Writer { return &Writer{client: cli
 // Secret first (reads are cheap; writes are what the API server and watchers pay for) and
 // writes nothing when it already matches.
 func (w *Writer) apply(ctx context.Context, c *secretContent) (writeResult, error) {
+	ctx = quiet(ctx)
 	secrets := w.client.CoreV1().Secrets(c.Namespace)
 	live, err := secrets.Get(ctx, c.Name, metav1.GetOptions{})
 	switch {
@@ -83,6 +84,7 @@ func (w *Writer) apply(ctx context.Context, c *secretContent) (writeResult, erro
 }
 
 func (w *Writer) write(ctx context.Context, c *secretContent) error {
+	ctx = quiet(ctx)
 	ac := corev1ac.Secret(c.Name, c.Namespace).
 		WithType(corev1.SecretType(c.Type)).
 		WithLabels(c.Labels).

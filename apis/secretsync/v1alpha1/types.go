@@ -79,7 +79,7 @@ type SecretObject struct {
 	// +kubebuilder:default:=Opaque
 	// +kubebuilder:validation:Pattern=`^[^\s]+$`
 	// +optional
-	Type string `json:"type"`
+	Type string `json:"type,omitempty"`
 
 	// data lists the Secret's keys and where each value comes from.
 	// +kubebuilder:validation:MinItems=1
