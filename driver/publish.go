@@ -36,6 +36,12 @@ func (d *Driver) publish(ctx context.Context, pr *publishRequest) error {
 	}
 	c, err := d.fetch(ctx, pr.class, pr.identity, mreq)
 	if err != nil {
+		if known {
+			// The content stays as it was, but the fresh tokens kubelet just sent are
+			// kept, so the next rotation tick can try with them.
+			prev.identity, prev.attrs, prev.secrets = pr.identity, pr.attrs, pr.secrets
+			d.table.put(prev)
+		}
 		return fmt.Errorf("volume %s: %w", pr.volumeID, err)
 	}
 	mounted, err := d.isMounted(pr.target)

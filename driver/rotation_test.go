@@ -178,3 +178,28 @@ func TestRestartRecoversMountedVolumes(t *testing.T) {
 		t.Errorf("after republish and refresh a = %q, want v2", got)
 	}
 }
+
+func TestFailedRepublishKeepsContentAndTakesFreshTokens(t *testing.T) {
+	e := newEnv(t, nil)
+	e.classes.put(awsClass("ns", "c", "a"))
+	e.backend.set("a", "good")
+	v := e.volume("ns", "c", 1)
+	v.Tokens = map[string]csiclient.Token{"aud": {Token: "old", ExpiresAt: time.Now().Add(time.Hour)}}
+	if err := e.client.Publish(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	e.backend.fail(fmt.Errorf("object a: %w", provider.ErrUnavailable))
+	v.Tokens = map[string]csiclient.Token{"aud": {Token: "fresh", ExpiresAt: time.Now().Add(2 * time.Hour)}}
+	if err := e.client.Publish(context.Background(), v); err == nil {
+		t.Fatal("republish during an outage succeeded")
+	}
+	if got := readMount(t, v.TargetPath); len(got) != 1 || got["a"] != "good" {
+		t.Errorf("after a failed republish the mount holds %v", got)
+	}
+	e.backend.fail(nil)
+	e.d.RefreshAll(context.Background())
+	seen, _ := e.backend.identity.Load("uid-1")
+	if tok := seen.(provider.Identity).Tokens["aud"].Token; tok != "fresh" {
+		t.Errorf("refresh used token %q, want the fresh one", tok)
+	}
+}
