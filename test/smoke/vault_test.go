@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	vaultapi "github.com/hashicorp/vault/api"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/secretmount/secretmount/test/harness"
 )
@@ -80,8 +81,19 @@ func TestVaultKubernetesAuthWithRealTokenReview(t *testing.T) {
 		Name: ns, Namespaces: []string{ns}, ServiceAccounts: []string{"app"}, Policies: []string{ns}, Audience: "vault",
 	})
 
+	// Only the API server can tell these from good tokens: Vault must really ask it.
+	api.CreateServiceAccount(t, ns, "deleted", nil)
+	deletedToken := api.Token(t, ns, "deleted", 0, "vault")
+	if err := api.Client.CoreV1().ServiceAccounts(ns).Delete(context.Background(), "deleted", metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("delete ServiceAccount: %v", err)
+	}
+	v.WriteKubernetesRole(t, "kubernetes", harness.KubernetesRole{
+		Name: ns + "-deleted", Namespaces: []string{ns}, ServiceAccounts: []string{"deleted"}, Policies: []string{ns}, Audience: "vault",
+	})
+
 	tests := []struct {
 		name    string
+		role    string
 		token   string
 		wantErr string // empty: the login succeeds
 	}{
@@ -89,12 +101,18 @@ func TestVaultKubernetesAuthWithRealTokenReview(t *testing.T) {
 		{name: "unbound ServiceAccount", token: api.Token(t, ns, "stranger", 0, "vault"), wantErr: "service account name not authorized"},
 		{name: "wrong audience", token: api.Token(t, ns, "app", 0, "not-vault"), wantErr: "invalid audience"},
 		{name: "not a token", token: "e30.e30.e30", wantErr: "permission denied"},
+		{name: "tampered signature", token: tamper(api.Token(t, ns, "app", 0, "vault")), wantErr: "permission denied"},
+		{name: "deleted ServiceAccount", role: ns + "-deleted", token: deletedToken, wantErr: "permission denied"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := v.NewClient(t)
 			c.ClearToken()
-			login, err := c.Logical().Write("auth/kubernetes/login", map[string]any{"role": ns, "jwt": tt.token})
+			role := tt.role
+			if role == "" {
+				role = ns
+			}
+			login, err := c.Logical().Write("auth/kubernetes/login", map[string]any{"role": role, "jwt": tt.token})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("login: err = %v, want it to contain %q", err, tt.wantErr)
