@@ -378,3 +378,7 @@ func awsReadFiles(t *testing.T, dir string, names ...string) map[string]string {
 	}
 	return out
 }
+
+func newSecretInput(name, value string) *secretsmanager.CreateSecretInput {
+	return &secretsmanager.CreateSecretInput{Name: &name, SecretString: &value}
+}
