@@ -85,3 +85,12 @@ func sameMount(t *testing.T, what string, want, got map[string]mountedFile) {
 		t.Errorf("%s: nothing to compare", what)
 	}
 }
+
+func fileNames(files map[string]mountedFile) []string {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

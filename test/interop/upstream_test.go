@@ -61,6 +61,7 @@ func interop(t *testing.T, ns, serviceAccount string, class string, providerName
 	}
 	upFiles, ownFiles := readMount(t, up.Target), readMount(t, own.Target)
 	sameMount(t, "upstream driver through secretmount provider vs secretmount driver", ownFiles, upFiles)
+	t.Logf("both drivers wrote the same %d files: %v", len(upFiles), fileNames(upFiles))
 
 	versions := podStatusObjects(t, api, ns, pod.Name, class)
 	if len(versions) == 0 {
