@@ -62,10 +62,11 @@ func (a *APIServer) instanceOf() *instance { return a.inst }
 func (a *APIServer) RestConfig() *rest.Config { return rest.CopyConfig(a.config) }
 
 // StartAPIServer starts etcd and kube-apiserver for this test and stops them when it
-// ends. Prefer SharedAPIServer unless the test needs a server of its own.
-func StartAPIServer(t testing.TB) *APIServer {
+// ends. Prefer SharedAPIServer unless the test needs a server of its own, such as one
+// with extra kube-apiserver flags (they come after the harness's, so they win).
+func StartAPIServer(t testing.TB, extraArgs ...string) *APIServer {
 	t.Helper()
-	a, err := startAPIServer()
+	a, err := retryPortClash(func() (*APIServer, error) { return startAPIServerOnce(extraArgs) })
 	if err != nil {
 		failStart(t, "APIServer", err)
 	}
@@ -79,10 +80,10 @@ func StartAPIServer(t testing.TB) *APIServer {
 }
 
 func startAPIServer() (*APIServer, error) {
-	return retryPortClash(startAPIServerOnce)
+	return retryPortClash(func() (*APIServer, error) { return startAPIServerOnce(nil) })
 }
 
-func startAPIServerOnce() (*APIServer, error) {
+func startAPIServerOnce(extraArgs []string) (*APIServer, error) {
 	etcdPath, err := lookPath("etcd")
 	if err != nil {
 		return nil, err
@@ -95,14 +96,14 @@ func startAPIServerOnce() (*APIServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := bootAPIServer(inst, etcdPath, apiPath)
+	a, err := bootAPIServer(inst, etcdPath, apiPath, extraArgs)
 	if err != nil {
 		return nil, inst.failStartup(err)
 	}
 	return a, nil
 }
 
-func bootAPIServer(inst *instance, etcdPath, apiPath string) (*APIServer, error) {
+func bootAPIServer(inst *instance, etcdPath, apiPath string, extraArgs []string) (*APIServer, error) {
 	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
@@ -130,7 +131,7 @@ func bootAPIServer(inst *instance, etcdPath, apiPath string) (*APIServer, error)
 		name: "kube-apiserver",
 		path: apiPath,
 		log:  inst.path("kube-apiserver.log"),
-		args: []string{
+		args: append([]string{
 			"--etcd-servers=" + etcdURL,
 			"--bind-address=127.0.0.1",
 			"--advertise-address=127.0.0.1",
@@ -143,12 +144,16 @@ func bootAPIServer(inst *instance, etcdPath, apiPath string) (*APIServer, error)
 			"--token-auth-file=" + tokenFile,
 			"--authorization-mode=RBAC",
 			"--disable-admission-plugins=ServiceAccount",
+			// As on real clusters that run CSI node plugins (kubeadm and the managed
+			// offerings turn it on): without it the API server refuses the driver
+			// DaemonSet's privileged container, which mounting needs.
+			"--allow-privileged=true",
 			// A loopback advertise address is not a valid Endpoints address; with no
 			// pods to route to, the reconciler has nothing to do anyway.
 			"--endpoint-reconciler-type=none",
 			"--enable-priority-and-fairness=false",
 			"--profiling=false",
-		},
+		}, extraArgs...),
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,8 @@ package smoke
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -149,4 +151,43 @@ spec:
 	if p, _, _ := unstructured.NestedString(got.Object, "spec", "provider"); p != "vault" {
 		t.Errorf("spec.provider = %q, want vault", p)
 	}
+}
+
+// A private server with its own flags: here a cap on token lifetimes, which the shared
+// one does not have.
+func TestAPIServerPrivateWithExtraFlags(t *testing.T) {
+	api := harness.StartAPIServer(t, "--service-account-max-token-expiration=1h")
+	ns := api.NewNamespace(t)
+	api.CreateServiceAccount(t, ns, "app", nil)
+	token := api.Token(t, ns, "app", 48*time.Hour)
+	claims := jwtClaims(t, token)
+	if life := claims.Exp - claims.Iat; life > 3600 {
+		t.Errorf("token lives %ds, want at most 3600 (the flag's cap)", life)
+	}
+	if claims.Iss != harness.ServiceAccountIssuer {
+		t.Errorf("iss = %q, want %q", claims.Iss, harness.ServiceAccountIssuer)
+	}
+}
+
+type claims struct {
+	Iss string `json:"iss"`
+	Iat int64  `json:"iat"`
+	Exp int64  `json:"exp"`
+}
+
+func jwtClaims(t *testing.T, jwt string) claims {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token has %d parts, want 3", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatalf("decode token payload: %v", err)
+	}
+	var c claims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		t.Fatalf("parse token payload: %v", err)
+	}
+	return c
 }
