@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,9 @@ type Vault struct {
 	Client *vaultapi.Client
 
 	inst *instance
+	// authMu serialises ConfigureKubernetesAuth: parallel tests on a shared server would
+	// otherwise both see a mount missing and both try to enable it.
+	authMu sync.Mutex
 }
 
 func (v *Vault) instanceOf() *instance { return v.inst }

@@ -29,6 +29,8 @@ func (v *Vault) ConfigureKubernetesAuth(t testing.TB, api *APIServer, mountPath 
 }
 
 func (v *Vault) configureKubernetesAuth(api *APIServer, mountPath string) error {
+	v.authMu.Lock()
+	defer v.authMu.Unlock()
 	mountPath = strings.Trim(mountPath, "/")
 	if mountPath == "" {
 		mountPath = "kubernetes"
