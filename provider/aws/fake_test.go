@@ -56,6 +56,7 @@ type fakeParam struct {
 type fakeFailure struct {
 	status int
 	code   string
+	body   string // sent as is instead of a JSON error when set
 }
 
 func newFakeAWS(t *testing.T) *fakeAWS {
@@ -129,6 +130,12 @@ func (f *fakeAWS) failWith(key string, status int, code string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fail[key] = fakeFailure{status: status, code: code}
+}
+
+func (f *fakeAWS) failWithBody(key string, status int, body string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail[key] = fakeFailure{status: status, body: body}
 }
 
 func (f *fakeAWS) count(key string) int {
@@ -232,6 +239,10 @@ func (f *fakeAWS) failed(w http.ResponseWriter, action, region string, in map[st
 func writeJSONError(w http.ResponseWriter, fail fakeFailure) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.WriteHeader(fail.status)
+	if fail.body != "" {
+		_, _ = io.WriteString(w, fail.body)
+		return
+	}
 	_ = json.NewEncoder(w).Encode(map[string]string{"__type": fail.code, "Message": "refused by the fake"})
 }
 
@@ -248,7 +259,7 @@ func (f *fakeAWS) jsonAction(action, region string, in map[string]any) (any, *fa
 		id, _ := in["SecretId"].(string)
 		s := f.lookupSecret(region, id)
 		if s == nil {
-			return nil, &fakeFailure{400, "ResourceNotFoundException"}
+			return nil, &fakeFailure{status: 400, code: "ResourceNotFoundException"}
 		}
 		stages := map[string][]string{}
 		for _, v := range s.versions {
@@ -273,10 +284,10 @@ func (f *fakeAWS) jsonAction(action, region string, in map[string]any) (any, *fa
 	case "GetParameters":
 		names, _ := in["Names"].([]any)
 		if len(names) > 10 {
-			return nil, &fakeFailure{400, "ValidationException"}
+			return nil, &fakeFailure{status: 400, code: "ValidationException"}
 		}
 		if dec, _ := in["WithDecryption"].(bool); !dec {
-			return nil, &fakeFailure{400, "ValidationException"}
+			return nil, &fakeFailure{status: 400, code: "ValidationException"}
 		}
 		params, invalid := []any{}, []string{}
 		for _, raw := range names {
@@ -290,7 +301,7 @@ func (f *fakeAWS) jsonAction(action, region string, in map[string]any) (any, *fa
 		}
 		return map[string]any{"Parameters": params, "InvalidParameters": invalid}, nil
 	}
-	return nil, &fakeFailure{400, "UnknownOperationException"}
+	return nil, &fakeFailure{status: 400, code: "UnknownOperationException"}
 }
 
 func (f *fakeAWS) lookupSecret(region, id string) *fakeSecret {
@@ -305,7 +316,7 @@ func (f *fakeAWS) lookupSecret(region, id string) *fakeSecret {
 func (f *fakeAWS) secretValue(region, id, vid, stage string) (map[string]any, *fakeFailure) {
 	s := f.lookupSecret(region, id)
 	if s == nil {
-		return nil, &fakeFailure{400, "ResourceNotFoundException"}
+		return nil, &fakeFailure{status: 400, code: "ResourceNotFoundException"}
 	}
 	if stage == "" && vid == "" {
 		stage = "AWSCURRENT"
@@ -321,7 +332,7 @@ func (f *fakeAWS) secretValue(region, id, vid, stage string) (map[string]any, *f
 			return out, nil
 		}
 	}
-	return nil, &fakeFailure{400, "ResourceNotFoundException"}
+	return nil, &fakeFailure{status: 400, code: "ResourceNotFoundException"}
 }
 
 func nameOf(m map[string]*fakeSecret, s *fakeSecret) string {

@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr/funcr"
 
 	"github.com/secretmount/secretmount/provider"
 	"github.com/secretmount/secretmount/providerclass"
@@ -296,5 +299,66 @@ func TestFetchRegionFromDefault(t *testing.T) {
 	got = mustFetch(t, env.backend, awsPlan(providerclass.AWSParameters{Region: "ap-south-1"}, secretObject("db")), identity("app", "web"))
 	if string(got[0].Bytes) != "from the class's region" {
 		t.Errorf("got %q", got[0].Bytes)
+	}
+}
+
+func TestUndecodableResponsesNeverQuoteTheBody(t *testing.T) {
+	const leaked = "hunter2-in-the-body"
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		want   error
+	}{
+		{"denied with an XML body", 403, "<ErrorResponse><Error><Code>AccessDenied</Code><Message>" + leaked + "</Message></Error></ErrorResponse>", provider.ErrPermissionDenied},
+		{"success that is not JSON", 200, `{"SecretString": "` + leaked, provider.ErrUnavailable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newTestEnv(t, func(o *Options) { o.MaxAttempts = 1 })
+			env.fake.putSecret("us-east-1", "db", "v")
+			env.fake.failWithBody("GetSecretValue", tc.status, tc.body)
+			_, err := env.backend.Fetch(context.Background(), awsPlan(providerclass.AWSParameters{}, secretObject("db")), identity("app", "web"))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error quotes the response body: %q", err)
+			}
+		})
+	}
+}
+
+func TestLogsNameObjectsNeverValues(t *testing.T) {
+	var mu sync.Mutex
+	var logs strings.Builder
+	logger := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		logs.WriteString(prefix + " " + args + "\n")
+	}, funcr.Options{Verbosity: 9})
+	env := newTestEnv(t, func(o *Options) { o.Logger = logger })
+	const value = "correct-horse-battery-staple"
+	env.fake.putSecret("us-east-1", "logged/a", value)
+	env.fake.putSecret("us-east-1", "logged/b", value)
+	env.fake.putSecret("us-west-2", "logged/a", value)
+	env.fake.putParam("us-east-1", "/logged/p", "SecureString", value)
+	env.fake.failWith("GetSecretValue@us-east-1", 503, "ServiceUnavailable")
+	env.fake.failWith("BatchGetSecretValue", 400, "AccessDeniedException")
+	plan := awsPlan(providerclass.AWSParameters{FailoverRegion: "us-west-2"}, secretObject("logged/a"), secretObject("logged/b"), parameterObject("/logged/p"))
+	_, err := env.backend.Fetch(context.Background(), plan, identity("app", "web"))
+	if err == nil {
+		t.Fatal("logged/b has no failover copy: want an error")
+	}
+	env.clock.Advance(time.Minute)
+	_, _ = env.backend.Fetch(context.Background(), plan, identity("app", "web"))
+	mu.Lock()
+	defer mu.Unlock()
+	out := logs.String()
+	if !strings.Contains(out, "logged/a") || !strings.Contains(out, "us-west-2") {
+		t.Errorf("logs do not say which region served logged/a:\n%s", out)
+	}
+	if strings.Contains(out, value) || strings.Contains(err.Error(), value) {
+		t.Errorf("a secret value reached the logs or the error:\n%s", out)
 	}
 }
