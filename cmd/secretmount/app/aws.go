@@ -46,6 +46,7 @@ type awsOptions struct {
 
 func (o *awsOptions) addFlags(cmd *cobra.Command) {
 	o.cmd = cmd
+	bindRunningCommand(cmd, &o.cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.region, "aws-region", os.Getenv("SECRETMOUNT_AWS_REGION"),
 		"AWS region for SecretProviderClasses that set no region, usually the node's (env SECRETMOUNT_AWS_REGION; AWS_REGION when empty)")

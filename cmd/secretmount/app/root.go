@@ -33,3 +33,17 @@ var commandHooks []func(*cobra.Command)
 // subcommands are registered by the files that define them, so each role stays in its
 // own file.
 var subcommands []func() *cobra.Command
+
+// bindRunningCommand points *dst at cmd when cmd is the one that runs. Backend options
+// are shared by every command they add flags to, and the last command built is not the
+// one that runs: without this, a backend would read another command's --kubeconfig.
+func bindRunningCommand(cmd *cobra.Command, dst **cobra.Command) {
+	prev := cmd.PreRunE
+	cmd.PreRunE = func(c *cobra.Command, args []string) error {
+		*dst = c
+		if prev != nil {
+			return prev(c, args)
+		}
+		return nil
+	}
+}

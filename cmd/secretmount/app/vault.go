@@ -49,6 +49,7 @@ type vaultOptions struct {
 
 func (o *vaultOptions) addFlags(cmd *cobra.Command) {
 	o.cmd = cmd
+	bindRunningCommand(cmd, &o.cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.address, "vault-address", os.Getenv("SECRETMOUNT_VAULT_ADDRESS"),
 		"Vault address for SecretProviderClasses that set no vaultAddress (env SECRETMOUNT_VAULT_ADDRESS)")
