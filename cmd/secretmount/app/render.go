@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-	sigyaml "sigs.k8s.io/yaml"
 	secretsstorev1 "sigs.k8s.io/secrets-store-csi-driver/apis/v1"
+	sigyaml "sigs.k8s.io/yaml"
 
 	"github.com/secretmount/secretmount/driver"
 	"github.com/secretmount/secretmount/provider"
