@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/secretmount/secretmount/driver/atomicwriter"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -88,12 +89,12 @@ func TestRepublishIsIdempotentAndRewritesOnlyOnChange(t *testing.T) {
 	if err := e.client.Publish(ctx, v); err != nil {
 		t.Fatal(err)
 	}
-	first, _ := os.Readlink(filepath.Join(v.TargetPath, dataLink))
+	first, _ := os.Readlink(filepath.Join(v.TargetPath, atomicwriter.DataLink))
 
 	if err := e.client.Publish(ctx, v); err != nil {
 		t.Fatalf("second publish: %v", err)
 	}
-	if again, _ := os.Readlink(filepath.Join(v.TargetPath, dataLink)); again != first {
+	if again, _ := os.Readlink(filepath.Join(v.TargetPath, atomicwriter.DataLink)); again != first {
 		t.Errorf("unchanged republish rewrote the files (%s → %s)", first, again)
 	}
 	if n := e.mountCount(); n != 1 {

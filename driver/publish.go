@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/secretmount/secretmount/driver/atomicwriter"
 	"io/fs"
 	"os"
 	"time"
@@ -54,10 +55,10 @@ func (d *Driver) publish(ctx context.Context, pr *publishRequest) error {
 		if err := d.mountAndWrite(pr, c); err != nil {
 			return fmt.Errorf("volume %s: %w", pr.volumeID, err)
 		}
-	case sameContent(pr.target, c.files, pr.gid):
+	case atomicwriter.Same(pr.target, c.files, pr.gid):
 		changed = false
 	default:
-		if err := writeAtomic(pr.target, c.files, pr.gid); err != nil {
+		if err := atomicwriter.Write(pr.target, c.files, pr.gid); err != nil {
 			return fmt.Errorf("volume %s: write files of SecretProviderClass %s: %w", pr.volumeID, pr.class, err)
 		}
 	}
@@ -110,7 +111,7 @@ func (d *Driver) mountAndWrite(pr *publishRequest, c *content) error {
 		}
 		return fmt.Errorf("mount tmpfs at %s: %w", pr.target, err)
 	}
-	if err := writeAtomic(pr.target, c.files, pr.gid); err != nil {
+	if err := atomicwriter.Write(pr.target, c.files, pr.gid); err != nil {
 		werr := fmt.Errorf("write files of SecretProviderClass %s: %w", pr.class, err)
 		return errors.Join(werr, d.teardown(pr.target, created))
 	}
@@ -154,7 +155,7 @@ func (d *Driver) teardown(target string, removeDir bool) error {
 	if mounted, err := d.isMounted(target); err != nil || mounted {
 		return errors.Join(err, fmt.Errorf("%s is still a mount point after unmounting", target))
 	}
-	if err := clearLayout(target); err != nil {
+	if err := atomicwriter.Clear(target); err != nil {
 		return fmt.Errorf("clear %s: %w", target, err)
 	}
 	if removeDir {

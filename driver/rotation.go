@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"fmt"
+	"github.com/secretmount/secretmount/driver/atomicwriter"
 	"strconv"
 	"sync"
 	"time"
@@ -80,10 +81,10 @@ func (d *Driver) refresh(ctx context.Context, target string) (bool, error) {
 	if !mounted {
 		return false, fmt.Errorf("%s is no longer a mount point", target)
 	}
-	if sameContent(target, c.files, v.gid) {
+	if atomicwriter.Same(target, c.files, v.gid) {
 		return false, nil
 	}
-	if err := writeAtomic(target, c.files, v.gid); err != nil {
+	if err := atomicwriter.Write(target, c.files, v.gid); err != nil {
 		return false, fmt.Errorf("write files of SecretProviderClass %s: %w", v.Class, err)
 	}
 	v.Versions = c.versions
@@ -113,7 +114,7 @@ func (d *Driver) restore() {
 			}
 			continue
 		}
-		gid := noGroup
+		gid := atomicwriter.NoGroup
 		if rec.MountGroup != "" {
 			if g, err := strconv.ParseUint(rec.MountGroup, 10, 31); err == nil {
 				gid = int(g)

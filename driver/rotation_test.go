@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"fmt"
+	"github.com/secretmount/secretmount/driver/atomicwriter"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,7 @@ func TestRefreshAllRewritesOnlyChangedVolumes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	linkB, _ := os.Readlink(filepath.Join(vb.TargetPath, dataLink))
+	linkB, _ := os.Readlink(filepath.Join(vb.TargetPath, atomicwriter.DataLink))
 
 	e.backend.set("a", "a2")
 	e.d.RefreshAll(ctx)
@@ -34,7 +35,7 @@ func TestRefreshAllRewritesOnlyChangedVolumes(t *testing.T) {
 	if got := readMount(t, va.TargetPath)["a"]; got != "a2" {
 		t.Errorf("a = %q after rotation, want a2", got)
 	}
-	if again, _ := os.Readlink(filepath.Join(vb.TargetPath, dataLink)); again != linkB {
+	if again, _ := os.Readlink(filepath.Join(vb.TargetPath, atomicwriter.DataLink)); again != linkB {
 		t.Errorf("unchanged volume was rewritten")
 	}
 	if p, _ := e.obs.counts(); p != 3 {

@@ -3,6 +3,7 @@ package driver
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/secretmount/secretmount/driver/atomicwriter"
 	"strconv"
 	"time"
 
@@ -64,7 +65,7 @@ func parsePublish(req *csi.NodePublishVolumeRequest) (*publishRequest, error) {
 	pr := &publishRequest{
 		volumeID: req.GetVolumeId(),
 		target:   req.GetTargetPath(),
-		gid:      noGroup,
+		gid:      atomicwriter.NoGroup,
 		attrs:    req.GetVolumeContext(),
 		secrets:  req.GetSecrets(),
 		identity: provider.Identity{

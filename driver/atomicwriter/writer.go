@@ -1,4 +1,4 @@
-package driver
+package atomicwriter
 
 import (
 	"bytes"
@@ -21,15 +21,17 @@ import (
 //	                                              either the old set or the new one
 //	<dir>/<top-level name> -> ..data/<top-level name>
 const (
-	dataLink    = "..data"
+	// DataLink is the link that points at the current data folder.
+	DataLink    = "..data"
 	dataLinkTmp = "..data_tmp"
-	noGroup     = -1
+	// NoGroup leaves files in the writer's own group.
+	NoGroup = -1
 )
 
-// writeAtomic replaces the files in dir with files. Until the ..data swap nothing a
+// Write replaces the files in dir with files. Until the ..data swap nothing a
 // reader sees changes, and any error before it leaves the old content as it was. With a
-// gid other than noGroup every file and folder is given that group and group read.
-func writeAtomic(dir string, files []providerclass.File, gid int) error {
+// gid other than NoGroup every file and folder is given that group and group read.
+func Write(dir string, files []providerclass.File, gid int) error {
 	names := make([]string, len(files))
 	for i, f := range files {
 		names[i] = f.Path
@@ -41,7 +43,7 @@ func writeAtomic(dir string, files []providerclass.File, gid int) error {
 	if err := checkTopLevel(dir, top); err != nil {
 		return err
 	}
-	old, _ := os.Readlink(filepath.Join(dir, dataLink))
+	old, _ := os.Readlink(filepath.Join(dir, DataLink))
 
 	tsDir, err := os.MkdirTemp(dir, time.Now().UTC().Format("..2006_01_02_15_04_05."))
 	if err != nil {
@@ -95,7 +97,7 @@ func checkTopLevel(dir string, top map[string]bool) error {
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			return fmt.Errorf("%s exists and was not made by the writer", p)
 		}
-		if target, err := os.Readlink(p); err != nil || target != filepath.Join(dataLink, name) {
+		if target, err := os.Readlink(p); err != nil || target != filepath.Join(DataLink, name) {
 			return fmt.Errorf("%s exists and was not made by the writer", p)
 		}
 	}
@@ -139,7 +141,7 @@ func prepareDir(p string, gid int) error {
 	if err := os.Chmod(p, 0o755); err != nil {
 		return fmt.Errorf("set mode of %s: %w", p, err)
 	}
-	if gid != noGroup {
+	if gid != NoGroup {
 		if err := os.Chown(p, -1, gid); err != nil {
 			return fmt.Errorf("set group of %s: %w", p, err)
 		}
@@ -151,7 +153,7 @@ func prepareDir(p string, gid int) error {
 // volume has a mount group (the pod reads through that group).
 func fileMode(f providerclass.File, gid int) os.FileMode {
 	mode := f.Mode.Perm()
-	if gid != noGroup {
+	if gid != NoGroup {
 		mode |= 0o040
 	}
 	return mode
@@ -170,7 +172,7 @@ func writeFile(p string, f providerclass.File, gid int) (err error) {
 	if _, err := out.Write(f.Bytes); err != nil {
 		return fmt.Errorf("write file %q: %w", f.Path, err)
 	}
-	if gid != noGroup {
+	if gid != NoGroup {
 		if err := out.Chown(-1, gid); err != nil {
 			return fmt.Errorf("set group of file %q: %w", f.Path, err)
 		}
@@ -193,16 +195,16 @@ func swapDataLink(dir, tsName string) error {
 	if err := os.Symlink(tsName, tmp); err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, dataLink)); err != nil {
+	if err := os.Rename(tmp, filepath.Join(dir, DataLink)); err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("swap %s in %s: %w", dataLink, dir, err)
+		return fmt.Errorf("swap %s in %s: %w", DataLink, dir, err)
 	}
 	return nil
 }
 
 func ensureLink(dir, name string) error {
 	p := filepath.Join(dir, name)
-	want := filepath.Join(dataLink, name)
+	want := filepath.Join(DataLink, name)
 	if got, err := os.Readlink(p); err == nil && got == want {
 		return nil
 	}
@@ -224,15 +226,15 @@ func removeStaleLinks(dir string, keep map[string]bool) error {
 		if keep[name] || strings.HasPrefix(name, "..") || e.Type()&fs.ModeSymlink == 0 {
 			continue
 		}
-		if target, err := os.Readlink(filepath.Join(dir, name)); err == nil && target == filepath.Join(dataLink, name) {
+		if target, err := os.Readlink(filepath.Join(dir, name)); err == nil && target == filepath.Join(DataLink, name) {
 			errs = append(errs, os.Remove(filepath.Join(dir, name)))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// clearLayout removes everything the writer made in dir and nothing else.
-func clearLayout(dir string) error {
+// Clear removes everything the writer made in dir and nothing else.
+func Clear(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -245,12 +247,12 @@ func clearLayout(dir string) error {
 		name := e.Name()
 		p := filepath.Join(dir, name)
 		switch {
-		case name == dataLink || name == dataLinkTmp:
+		case name == DataLink || name == dataLinkTmp:
 			errs = append(errs, os.Remove(p))
 		case strings.HasPrefix(name, "..") && e.IsDir():
 			errs = append(errs, os.RemoveAll(p))
 		case e.Type()&fs.ModeSymlink != 0:
-			if target, err := os.Readlink(p); err == nil && target == filepath.Join(dataLink, name) {
+			if target, err := os.Readlink(p); err == nil && target == filepath.Join(DataLink, name) {
 				errs = append(errs, os.Remove(p))
 			}
 		}
@@ -258,10 +260,10 @@ func clearLayout(dir string) error {
 	return errors.Join(errs...)
 }
 
-// sameContent reports whether dir already holds exactly files (names, bytes, modes and
+// Same reports whether dir already holds exactly files (names, bytes, modes and
 // group), so an unchanged refresh writes nothing.
-func sameContent(dir string, files []providerclass.File, gid int) bool {
-	ts, err := os.Readlink(filepath.Join(dir, dataLink))
+func Same(dir string, files []providerclass.File, gid int) bool {
+	ts, err := os.Readlink(filepath.Join(dir, DataLink))
 	if err != nil {
 		return false
 	}
@@ -288,7 +290,7 @@ func sameContent(dir string, files []providerclass.File, gid int) bool {
 		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != fileMode(f, gid) {
 			return false
 		}
-		if gid != noGroup {
+		if gid != NoGroup {
 			if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Gid) != gid {
 				return false
 			}
@@ -298,7 +300,7 @@ func sameContent(dir string, files []providerclass.File, gid int) bool {
 			return false
 		}
 		first, _, _ := strings.Cut(f.Path, "/")
-		if link, err := os.Readlink(filepath.Join(dir, first)); err != nil || link != filepath.Join(dataLink, first) {
+		if link, err := os.Readlink(filepath.Join(dir, first)); err != nil || link != filepath.Join(DataLink, first) {
 			return false
 		}
 	}

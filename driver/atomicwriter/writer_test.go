@@ -1,4 +1,4 @@
-package driver
+package atomicwriter
 
 import (
 	"errors"
@@ -55,10 +55,10 @@ func TestWriteAtomic(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			if err := writeAtomic(dir, tt.first, noGroup); err != nil {
+			if err := Write(dir, tt.first, NoGroup); err != nil {
 				t.Fatalf("first write: %v", err)
 			}
-			if err := writeAtomic(dir, tt.second, noGroup); err != nil {
+			if err := Write(dir, tt.second, NoGroup); err != nil {
 				t.Fatalf("second write: %v", err)
 			}
 			got := map[string]string{}
@@ -81,7 +81,7 @@ func TestWriteAtomic(t *testing.T) {
 			var dataDirs, links int
 			for _, e := range entries {
 				switch {
-				case e.Name() == dataLink:
+				case e.Name() == DataLink:
 				case strings.HasPrefix(e.Name(), ".."):
 					dataDirs++
 				case top[e.Name()]:
@@ -93,10 +93,10 @@ func TestWriteAtomic(t *testing.T) {
 			if dataDirs != 1 || links != len(top) {
 				t.Errorf("data folders = %d, links = %d; want 1 and %d", dataDirs, links, len(top))
 			}
-			if !sameContent(dir, tt.second, noGroup) {
+			if !Same(dir, tt.second, NoGroup) {
 				t.Errorf("sameContent is false right after the write")
 			}
-			if sameContent(dir, tt.first, noGroup) && len(tt.first) != len(tt.second) {
+			if Same(dir, tt.first, NoGroup) && len(tt.first) != len(tt.second) {
 				t.Errorf("sameContent is true for the old content")
 			}
 		})
@@ -118,7 +118,7 @@ func TestWriteAtomicModesAndGroup(t *testing.T) {
 		{Path: "private", Mode: 0o400, Bytes: []byte("x")},
 		{Path: "public", Mode: 0o644, Bytes: []byte("y")},
 	}
-	if err := writeAtomic(dir, fs, gid); err != nil {
+	if err := Write(dir, fs, gid); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]os.FileMode{"private": 0o440, "public": 0o644} {
@@ -134,13 +134,13 @@ func TestWriteAtomicModesAndGroup(t *testing.T) {
 		}
 	}
 	dir2 := t.TempDir()
-	if err := writeAtomic(dir2, fs[:1], noGroup); err != nil {
+	if err := Write(dir2, fs[:1], NoGroup); err != nil {
 		t.Fatal(err)
 	}
 	if fi, _ := os.Stat(filepath.Join(dir2, "private")); fi.Mode().Perm() != 0o400 {
 		t.Errorf("without a group, mode = %v, want 0400", fi.Mode().Perm())
 	}
-	if sameContent(dir2, []providerclass.File{{Path: "private", Mode: 0o600, Bytes: []byte("x")}}, noGroup) {
+	if Same(dir2, []providerclass.File{{Path: "private", Mode: 0o600, Bytes: []byte("x")}}, NoGroup) {
 		t.Errorf("sameContent ignores a mode change")
 	}
 }
@@ -163,11 +163,11 @@ func TestWriteAtomicRejectsAndKeepsOldContent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			if err := writeAtomic(dir, files("a", "old"), noGroup); err != nil {
+			if err := Write(dir, files("a", "old"), NoGroup); err != nil {
 				t.Fatal(err)
 			}
 			before, _ := os.ReadDir(dir)
-			if err := writeAtomic(dir, tt.files, noGroup); err == nil {
+			if err := Write(dir, tt.files, NoGroup); err == nil {
 				t.Fatal("write succeeded, want an error")
 			}
 			after, _ := os.ReadDir(dir)
@@ -189,13 +189,13 @@ func TestWriteAtomicRefusesForeignTopLevelEntry(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "a"), []byte("foreign"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeAtomic(dir, files("a", "new"), noGroup); err == nil {
+	if err := Write(dir, files("a", "new"), NoGroup); err == nil {
 		t.Fatal("write over a foreign file succeeded")
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "a")); string(b) != "foreign" {
 		t.Errorf("foreign file changed to %q", b)
 	}
-	if err := clearLayout(dir); err != nil {
+	if err := Clear(dir); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "a")); string(b) != "foreign" {
@@ -220,7 +220,7 @@ func FuzzWriterNames(f *testing.F) {
 			t.Fatal(err)
 		}
 		in := files(a, "1", b, "2")
-		err := writeAtomic(dir, in, noGroup)
+		err := Write(dir, in, NoGroup)
 		// Nothing may appear beside the mount folder, whatever happened.
 		if entries, _ := os.ReadDir(root); len(entries) != 1 {
 			t.Fatalf("names %q, %q: %d entries beside the mount folder", a, b, len(entries))
@@ -241,7 +241,7 @@ func FuzzWriterNames(f *testing.F) {
 				t.Fatalf("name %q: read back %q, %v", f.Path, got, rerr)
 			}
 		}
-		if !sameContent(dir, in, noGroup) {
+		if !Same(dir, in, NoGroup) {
 			t.Fatalf("names %q, %q: sameContent false after a write", a, b)
 		}
 	})
