@@ -9,9 +9,16 @@
 // decoding (encoding) and object versions that are stable across restarts.
 //
 // Without secretKey an object is the secret's data as JSON (for KV v2 the inner data,
-// without metadata); with secretKey it is that top-level value (a string as is, anything
-// else as JSON). In both cases the object's JSON document for jmesPath extractions is the
+// without metadata; keys sorted). The Vault CSI provider writes its whole response there
+// instead, request_id included, which changes on every read; ours changes only when the
+// data does. With secretKey it is that top-level value (a string as is, anything else as
+// JSON). In both cases the object's JSON document for jmesPath extractions is the
 // secret's data, so nested keys are reached through extractions.
+//
+// Dynamic secrets are kept per identity, path, method and arguments: reused as they are
+// until the renew fraction of their lease, then renewed; new ones are minted only when
+// renewal is refused or would end too soon (max TTL). Issued certificates, which come
+// without a lease, are reused the same way until the renew fraction of their validity.
 //
 // It must not: share a Vault token, a lease or a fetched value between two ServiceAccount
 // identities; log, return or version-stamp a secret value (versions are KV v2 metadata or
