@@ -1,12 +1,8 @@
 package harness
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"os"
@@ -212,45 +208,6 @@ func bootAPIServer(inst *instance, etcdPath, apiPath string, extraArgs []string)
 	return a, nil
 }
 
-func startEtcd(inst *instance, path, clientURL, peerURL string) error {
-	// etcd fsyncs every write; on tmpfs that costs nothing, which keeps two test
-	// packages' API servers from waiting on the disk.
-	dataDir, err := os.MkdirTemp("/dev/shm", "secretmount-etcd-")
-	if err != nil {
-		dataDir = inst.path("etcd")
-	} else {
-		inst.dirs = append(inst.dirs, dataDir)
-	}
-	_, err = inst.start(processSpec{
-		name: "etcd",
-		path: path,
-		log:  inst.path("etcd.log"),
-		args: []string{
-			"--name=harness",
-			"--data-dir=" + dataDir,
-			"--listen-client-urls=" + clientURL,
-			"--advertise-client-urls=" + clientURL,
-			"--listen-peer-urls=" + peerURL,
-			"--initial-advertise-peer-urls=" + peerURL,
-			"--initial-cluster=harness=" + peerURL,
-		},
-	})
-	if err != nil {
-		return err
-	}
-	return waitReady("etcd /health", etcdTimeout, inst.procs, func() error {
-		resp, err := http.Get(clientURL + "/health")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("etcd /health answered %s", resp.Status)
-		}
-		return nil
-	})
-}
-
 func checkReadyz(host string, ca []byte, token string) error {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(ca) {
@@ -275,35 +232,4 @@ func checkReadyz(host string, ca []byte, token string) error {
 		return fmt.Errorf("/readyz answered %s", resp.Status)
 	}
 	return nil
-}
-
-// writeServiceAccountKey writes the RSA key the API server signs ServiceAccount tokens
-// with, and its public half that it verifies them with.
-func writeServiceAccountKey(dir string) (keyFile, pubFile string, err error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return "", "", fmt.Errorf("failed to generate the service-account key: %w", err)
-	}
-	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		return "", "", fmt.Errorf("failed to encode the service-account public key: %w", err)
-	}
-	keyFile, pubFile = filepath.Join(dir, "sa.key"), filepath.Join(dir, "sa.pub")
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		return "", "", fmt.Errorf("failed to write the service-account key: %w", err)
-	}
-	if err := os.WriteFile(pubFile, pubPEM, 0o644); err != nil {
-		return "", "", fmt.Errorf("failed to write the service-account public key: %w", err)
-	}
-	return keyFile, pubFile, nil
-}
-
-func randomHex(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("failed to read random bytes: %w", err)
-	}
-	return hex.EncodeToString(b), nil
 }
