@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
@@ -75,18 +76,8 @@ func TestUpstreamDriverWithAWSBackend(t *testing.T) {
 func TestUpstreamDriverWithVaultBackend(t *testing.T) {
 	requireRoot(t)
 	api := cluster(t)
-	v := harness.SharedVault(t)
-	v.ConfigureKubernetesAuth(t, api, "kubernetes")
-	script := filepath.Join(harness.FixturesDir(t), "cnpg-vault-setup.sh")
-	cmd := exec.Command("bash", script)
-	cmd.Env = append(os.Environ(), "VAULT_ADDR="+v.Addr, "VAULT_TOKEN="+v.RootToken)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", script, err, out)
-	}
-	// The guide binds role cnpg to cnpg-system/cnpg-sa.
+	v := guideVault(t, api)
 	const ns = "cnpg-system"
-	api.CreateNamespace(t, ns)
-	api.CreateServiceAccount(t, ns, "cnpg-sa", nil)
 	spc := fixtureClass(t, "cnpg-vault-secretproviderclass.yaml")
 	spc.Spec.Parameters["vaultAddress"] = v.Addr
 	storeClass(t, api, ns, spc)
@@ -107,4 +98,35 @@ func TestUpstreamDriverWithVaultBackend(t *testing.T) {
 			t.Errorf("%s does not hold the value the guide's script wrote", name)
 		}
 	}
+}
+
+// guide records whether the shared Vault and API server are set up as the guide says;
+// its script can run only once per Vault.
+var guide struct {
+	sync.Mutex
+	done bool
+}
+
+// guideVault sets up, once per test binary, the shared Vault with the guide's own
+// script, kubernetes auth against api, and ServiceAccount cnpg-system/cnpg-sa that the
+// guide's role binds.
+func guideVault(t *testing.T, api *harness.APIServer) *harness.Vault {
+	t.Helper()
+	guide.Lock()
+	defer guide.Unlock()
+	v := harness.SharedVault(t)
+	if guide.done {
+		return v
+	}
+	v.ConfigureKubernetesAuth(t, api, "kubernetes")
+	script := filepath.Join(harness.FixturesDir(t), "cnpg-vault-setup.sh")
+	cmd := exec.Command("bash", script)
+	cmd.Env = append(os.Environ(), "VAULT_ADDR="+v.Addr, "VAULT_TOKEN="+v.RootToken)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, out)
+	}
+	api.CreateNamespace(t, "cnpg-system")
+	api.CreateServiceAccount(t, "cnpg-system", "cnpg-sa", nil)
+	guide.done = true
+	return v
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,11 +35,21 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 // for mode, and that the upstream driver recorded our object versions.
 func interop(t *testing.T, ns, serviceAccount string, class string, providerName string, reg *provider.Registry, audiences ...string) map[string]mountedFile {
 	t.Helper()
+	serve := func(dir string) { serveOurProvider(t, dir, providerName, reg) }
+	return interopWith(t, ns, serviceAccount, class, serve, reg, audiences...)
+}
+
+// podSeq keeps pod names unique within the test binary.
+var podSeq atomic.Int32
+
+// interopWith is interop with the provider started by serve in the given folder.
+func interopWith(t *testing.T, ns, serviceAccount, class string, serve func(dir string), reg *provider.Registry, audiences ...string) map[string]mountedFile {
+	t.Helper()
 	api := cluster(t)
 	nodeID := "interop-" + ns
-	pod := createPod(t, api, ns, "app", serviceAccount, nodeID)
+	pod := createPod(t, api, ns, fmt.Sprintf("app-%d", podSeq.Add(1)), serviceAccount, nodeID)
 	providers := t.TempDir()
-	serveOurProvider(t, providers, providerName, reg)
+	serve(providers)
 	upstream := startUpstreamDriver(t, api.Kubeconfig, nodeID, providers)
 	ours := startOurDriver(t, api, nodeID, reg, 30*time.Second)
 
