@@ -49,7 +49,7 @@ func TestSecretSyncAWS(t *testing.T) {
 	put("prod/cnpg/s3-credentials", map[string]string{"accessKeyId": testAccessKey, "secretAccessKey": testSecretKey}, true)
 	pg.CreateRole(t, role, password)
 
-	e := startEnvWith(t, func(e *env) provider.Provider {
+	e := startEnvWith(t, "aws", func(e *env) provider.Provider {
 		roles, err := aws.NewServiceAccountRoles(e.api.Client, 0)
 		if err != nil {
 			t.Fatal(err)

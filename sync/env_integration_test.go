@@ -27,6 +27,7 @@ import (
 	secretsstorev1 "sigs.k8s.io/secrets-store-csi-driver/apis/v1"
 	"sigs.k8s.io/yaml"
 
+	v1alpha1 "github.com/secretmount/secretmount/apis/secretsync/v1alpha1"
 	"github.com/secretmount/secretmount/provider"
 	"github.com/secretmount/secretmount/providerclass"
 	"github.com/secretmount/secretmount/test/harness"
@@ -69,12 +70,12 @@ func (b *syncBuffer) String() string {
 
 func startEnv(t *testing.T, backend provider.Provider) *env {
 	t.Helper()
-	return startEnvWith(t, func(*env) provider.Provider { return backend }, nil)
+	return startEnvWith(t, "aws", func(*env) provider.Provider { return backend }, nil)
 }
 
-// startEnvWith is startEnv for a backend that needs the env (its API server), with
-// annotations on the ServiceAccount.
-func startEnvWith(t *testing.T, newBackend func(*env) provider.Provider, saAnnotations map[string]string) *env {
+// startEnvWith is startEnv for a backend, registered as providerName, that needs the env
+// (its API server), with annotations on the ServiceAccount.
+func startEnvWith(t *testing.T, providerName string, newBackend func(*env) provider.Provider, saAnnotations map[string]string) *env {
 	t.Helper()
 	api := harness.SharedAPIServer(t)
 	crdsOnce.Do(func() { api.ApplyCRDs(t, filepath.Join(harness.RepoRoot(t), "charts", "secretmount", "crds")) })
@@ -112,7 +113,7 @@ func startEnvWith(t *testing.T, newBackend func(*env) provider.Provider, saAnnot
 		t.Fatal(err)
 	}
 	reg := provider.NewRegistry()
-	reg.Register("aws", backend)
+	reg.Register(providerName, backend)
 	e.rot, err = setup(mgr, Config{Registry: reg, RotationPollInterval: time.Hour, Namespace: ns, Metrics: e.metrics})
 	if err != nil {
 		t.Fatal(err)
@@ -190,6 +191,10 @@ func (e *env) waitSecret(t *testing.T, name string, cond func(*corev1.Secret) bo
 	eventually(t, "secret "+name, func() (bool, string) {
 		s, ok := e.secret(t, name)
 		if !ok {
+			var ss v1alpha1.SecretSync
+			if err := e.client.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: name}, &ss); err == nil {
+				return false, fmt.Sprintf("absent; SecretSync conditions %+v", ss.Status.Conditions)
+			}
 			return false, "absent"
 		}
 		got = s

@@ -34,7 +34,7 @@ func TestSecretSyncVault(t *testing.T) {
 		t.Fatalf("%s: %v\n%s", script, err, out)
 	}
 
-	e := startEnvWith(t, func(e *env) provider.Provider {
+	e := startEnvWith(t, "vault", func(e *env) provider.Provider {
 		b, err := vault.New(vault.Options{
 			Keys:   &vault.SecretKeySource{Client: e.api.Client, Namespace: e.ns, Name: "secretmount-vault-versions"},
 			Tokens: NewTokenRequester(e.api.Client), CoalesceWindow: -1,
