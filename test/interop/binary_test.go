@@ -33,16 +33,16 @@ func buildSecretmount(t *testing.T) string {
 	return out
 }
 
-// startProviderBinary runs `secretmount provider` with args and stops it by PID when
-// the test ends; it returns the PID once the socket is there.
-func startProviderBinary(t *testing.T, bin, socket string, args ...string) int {
+// startSecretmount runs the secretmount binary with args (subcommand first) and stops
+// it by PID when the test ends; it returns the PID once socket is there.
+func startSecretmount(t *testing.T, bin, socket string, args ...string) int {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "provider.log")
+	logPath := filepath.Join(t.TempDir(), args[0]+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, append([]string{"provider"}, args...)...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -60,7 +60,7 @@ func startProviderBinary(t *testing.T, bin, socket string, args ...string) int {
 		}
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
-			t.Logf("secretmount provider log:\n%s", tail(string(b), 40))
+			t.Logf("secretmount %s log:\n%s", args[0], tail(string(b), 40))
 		}
 	})
 	for range 300 {
@@ -70,11 +70,11 @@ func startProviderBinary(t *testing.T, bin, socket string, args ...string) int {
 		select {
 		case err := <-exited:
 			b, _ := os.ReadFile(logPath)
-			t.Fatalf("secretmount provider exited (%v):\n%s", err, tail(string(b), 40))
+			t.Fatalf("secretmount %s exited (%v):\n%s", args[0], err, tail(string(b), 40))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	t.Fatalf("secretmount provider did not open %s", socket)
+	t.Fatalf("secretmount %s did not open %s", args[0], socket)
 	return 0
 }
 
@@ -116,7 +116,7 @@ func TestSecretmountProviderBinary(t *testing.T) {
 	var socket string
 	serve := func(dir string) {
 		socket = filepath.Join(dir, "vault.sock")
-		pid = startProviderBinary(t, bin, socket, "--provider-name=vault", "--provider-volume="+dir,
+		pid = startSecretmount(t, bin, socket, "provider", "--provider-name=vault", "--provider-volume="+dir,
 			"--kubeconfig="+api.Kubeconfig, "--vault-version-key-secret="+ns+"/secretmount-vault-versions")
 	}
 	backend, err := vault.New(vault.Options{Keys: &vault.SecretKeySource{Client: api.Client, Namespace: ns, Name: "secretmount-vault-versions"}})
