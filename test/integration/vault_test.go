@@ -19,24 +19,7 @@ import (
 func TestVaultBackend(t *testing.T) {
 	e := startVaultEnv(t)
 
-	// More of Vault than the guide uses: KV v1, a versioned and a nested KV v2 secret,
-	// encoded values; read by ServiceAccount app-sa in namespace apps through role "apps".
-	e.write(t, "sys/mounts/kv1", map[string]any{"type": "kv", "options": map[string]any{"version": "1"}})
-	e.write(t, "kv1/plain", map[string]any{"token": "kv1-token", "b64": "aGVsbG8gd29ybGQ=", "hex": "68656c6c6f"})
-	e.write(t, "cnpg/data/versioned", map[string]any{"data": map[string]any{"password": "first"}})
-	e.write(t, "cnpg/data/versioned", map[string]any{"data": map[string]any{"password": "second"}})
-	e.write(t, "cnpg/data/nested", map[string]any{"data": map[string]any{"db": map[string]any{"owner": map[string]any{"user": "app", "password": "n3sted"}}}})
-	e.write(t, "sys/policies/acl/apps", map[string]any{"policy": `
-path "kv1/*" { capabilities = ["read"] }
-path "cnpg/data/versioned" { capabilities = ["read"] }
-path "cnpg/data/nested" { capabilities = ["read"] }`})
-	e.write(t, "auth/kubernetes/role/apps", map[string]any{
-		"bound_service_account_names": []string{"app-sa"}, "bound_service_account_namespaces": []string{"apps"},
-		"policies": []string{"apps"}, "ttl": "1h",
-	})
-	e.api.CreateNamespace(t, "apps")
-	e.api.CreateServiceAccount(t, "apps", "app-sa", nil)
-	e.api.CreateServiceAccount(t, "apps", "cnpg-sa", nil)
+	e.setupApps(t)
 	e.api.CreateServiceAccount(t, "cnpg-system", "intruder", nil)
 
 	keys := &vault.SecretKeySource{Client: e.api.Client, Namespace: "cnpg-system", Name: "secretmount-vault-versions"}
@@ -177,6 +160,29 @@ path "cnpg/data/nested" { capabilities = ["read"] }`})
 			}
 		}
 	})
+}
+
+// setupApps adds more of Vault than the guide uses: KV v1, a versioned and a nested KV v2
+// secret, encoded values; readable by ServiceAccount apps/app-sa through role "apps".
+// It also makes apps/cnpg-sa, a ServiceAccount with the guide's name in another namespace.
+func (e *vaultEnv) setupApps(t *testing.T) {
+	t.Helper()
+	e.write(t, "sys/mounts/kv1", map[string]any{"type": "kv", "options": map[string]any{"version": "1"}})
+	e.write(t, "kv1/plain", map[string]any{"token": "kv1-token", "b64": "aGVsbG8gd29ybGQ=", "hex": "68656c6c6f"})
+	e.write(t, "cnpg/data/versioned", map[string]any{"data": map[string]any{"password": "first"}})
+	e.write(t, "cnpg/data/versioned", map[string]any{"data": map[string]any{"password": "second"}})
+	e.write(t, "cnpg/data/nested", map[string]any{"data": map[string]any{"db": map[string]any{"owner": map[string]any{"user": "app", "password": "n3sted"}}}})
+	e.write(t, "sys/policies/acl/apps", map[string]any{"policy": `
+path "kv1/*" { capabilities = ["read"] }
+path "cnpg/data/versioned" { capabilities = ["read"] }
+path "cnpg/data/nested" { capabilities = ["read"] }`})
+	e.write(t, "auth/kubernetes/role/apps", map[string]any{
+		"bound_service_account_names": []string{"app-sa"}, "bound_service_account_namespaces": []string{"apps"},
+		"policies": []string{"apps"}, "ttl": "1h",
+	})
+	e.api.CreateNamespace(t, "apps")
+	e.api.CreateServiceAccount(t, "apps", "app-sa", nil)
+	e.api.CreateServiceAccount(t, "apps", "cnpg-sa", nil)
 }
 
 func keysOf(m map[string]string) []string {
