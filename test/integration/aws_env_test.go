@@ -112,6 +112,13 @@ func (p *awsProxy) count(key string) int {
 	return p.counts[key]
 }
 
+// seenTokens lists the web identity tokens STS received.
+func (p *awsProxy) seenTokens() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.tokens...)
+}
+
 func (p *awsProxy) reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -394,10 +394,41 @@ func TestAWSWebIdentityWithRealToken(t *testing.T) {
 	if string(got[0].Bytes) != "irsa value" {
 		t.Errorf("content = %q", got[0].Bytes)
 	}
-	if proxy.count("AssumeRoleWithWebIdentity") != 1 || len(proxy.tokens) != 1 || proxy.tokens[0] != app.Tokens["sts.amazonaws.com"].Token {
+	if seen := proxy.seenTokens(); proxy.count("AssumeRoleWithWebIdentity") != 1 || len(seen) != 1 || seen[0] != app.Tokens["sts.amazonaws.com"].Token {
 		t.Errorf("STS did not receive the ServiceAccount's real token")
 	}
 	if _, err := b.Fetch(ctx, plan, id("plain")); err == nil || !strings.Contains(err.Error(), awsbackend.RoleAnnotation) {
 		t.Errorf("ServiceAccount without the annotation: err = %v", err)
+	}
+
+	// The same through the driver: kubelet's token for the pod reaches STS.
+	spc := awsClass(t, `
+apiVersion: secrets-store.csi.x-k8s.io/v1
+kind: SecretProviderClass
+metadata: {name: irsa, namespace: `+ns+`}
+spec:
+  provider: aws
+  parameters:
+    objects: |
+      - {objectName: irsa/db, objectType: secretsmanager, objectAlias: db}
+`)
+	c := startAWSDriver(t, awsClassMap{{Namespace: ns, Name: "irsa"}: spc}, newAWSBackend(t, proxy.URL, roles, nil))
+	proxy.reset()
+	v := awsVolume(t, ns, "app-pod", "app", "irsa")
+	token := api.Token(t, ns, "app", time.Hour, "sts.amazonaws.com")
+	v.Tokens = map[string]csiclient.Token{"sts.amazonaws.com": {Token: token, ExpiresAt: time.Now().Add(time.Hour)}}
+	if err := awsPublish(t, c, v); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if got := awsReadFiles(t, v.TargetPath, "db"); got["db"] != "irsa value" {
+		t.Errorf("db = %q", got["db"])
+	}
+	if seen := proxy.seenTokens(); len(seen) != 1 || seen[0] != token {
+		t.Errorf("STS did not receive the pod's token from the volume context")
+	}
+	w := awsVolume(t, ns, "plain-pod", "plain", "irsa")
+	w.Tokens = map[string]csiclient.Token{"sts.amazonaws.com": {Token: api.Token(t, ns, "plain", time.Hour, "sts.amazonaws.com"), ExpiresAt: time.Now().Add(time.Hour)}}
+	if err := awsPublish(t, c, w); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("publish for a ServiceAccount without a role: %v; want PermissionDenied", err)
 	}
 }
