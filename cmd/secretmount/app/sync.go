@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/secretmount/secretmount/provider"
@@ -26,6 +25,7 @@ type syncOptions struct {
 	leaderElectionNamespace string
 	leaderElectionID        string
 	controllerName          string
+	log                     logOptions
 }
 
 // syncBackends add the backends the sync controller fetches with; the backend
@@ -52,6 +52,7 @@ func newSyncCommand() *cobra.Command {
 	f.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader lease; empty means the pod's own")
 	f.StringVar(&o.leaderElectionID, "leader-election-id", "secretmount-sync", "name of the leader lease")
 	f.StringVar(&o.controllerName, "controller-name", sync.FieldManager, "serve SecretSyncs whose spec.secretSyncControllerName is empty or this")
+	o.log.addFlags(f)
 	return cmd
 }
 
@@ -63,7 +64,11 @@ func (o *syncOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("failed to load the Kubernetes client configuration: %w", err)
 	}
-	ctrl.SetLogger(klog.NewKlogr())
+	log, err := o.log.logger(cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(log.WithName("sync"))
 	reg := provider.NewRegistry()
 	for _, add := range syncBackends {
 		if err := add(reg); err != nil {
