@@ -3,6 +3,8 @@ package vault
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,7 +39,10 @@ type fakeVault struct {
 	bodies     map[string]map[string]any
 }
 
-func newFakeVault(t *testing.T) *fakeVault {
+func newFakeVault(t *testing.T) *fakeVault { return newFakeVaultWith(t, false) }
+
+// newFakeVaultWith starts the fake over TLS (httptest's certificate) when useTLS.
+func newFakeVaultWith(t *testing.T, useTLS bool) *fakeVault {
 	t.Helper()
 	f := &fakeVault{
 		t:        t,
@@ -50,7 +55,14 @@ func newFakeVault(t *testing.T) *fakeVault {
 		bodies:   map[string]map[string]any{},
 		leaseTTL: 3600,
 	}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	// Refused handshakes are what the TLS tests provoke; they need no log line.
+	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	if useTLS {
+		f.srv.StartTLS()
+	} else {
+		f.srv.Start()
+	}
 	t.Cleanup(f.srv.Close)
 	return f
 }

@@ -104,6 +104,26 @@ func TestVaultBackend(t *testing.T) {
 		}
 	})
 
+	t.Run("a revoked Vault token is dropped and the login retried", func(t *testing.T) {
+		proxy := newCountingProxy(t, e.vault.Addr)
+		_, p := fixturePlan(t, proxy.URL)
+		b := newBackend(t, "", -1)
+		id := e.identity(t, "cnpg-system", "cnpg-sa")
+		fetch(t, b, p, id)
+		fetch(t, b, p, id)
+		if n := proxy.count("POST /v1/auth/kubernetes/login"); n != 1 {
+			t.Fatalf("logins for two fetches: %d, want 1 (token cached)", n)
+		}
+		// Revoke every token the kubernetes auth mount has issued.
+		e.write(t, "sys/leases/revoke-prefix/auth/kubernetes/login", nil)
+		if files := fetch(t, b, p, id); files["db-password"] != "your-secure-password" {
+			t.Fatalf("db-password after the token was revoked: %q", files["db-password"])
+		}
+		if n := proxy.count("POST /v1/auth/kubernetes/login"); n != 2 {
+			t.Errorf("logins after the token was revoked: %d, want 2", n)
+		}
+	})
+
 	t.Run("refused identities", func(t *testing.T) {
 		_, p := fixturePlan(t, e.vault.Addr)
 		tests := []struct {
