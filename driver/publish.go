@@ -89,7 +89,9 @@ func (d *Driver) publish(ctx context.Context, pr *publishRequest) error {
 		// publish would keep the pod from starting for a bookkeeping problem.
 		d.opts.Log.Error(err, "volume will not be recovered after a restart", "volume", pr.volumeID)
 	}
-	if changed {
+	// Observers also hear of the first publish of a volume this process did not
+	// publish itself (after a restart), so they can rebuild what they keep in memory.
+	if changed || !known || prev.restored {
 		d.table.notifyPublished(v.PublishedVolume, c.plan, c.files)
 	}
 	return nil

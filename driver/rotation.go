@@ -120,7 +120,7 @@ func (d *Driver) restore() {
 				gid = int(g)
 			}
 		}
-		d.table.put(&volume{PublishedVolume: rec, gid: gid, identity: identityOf(rec)})
+		d.table.put(&volume{PublishedVolume: rec, gid: gid, identity: identityOf(rec), restored: true})
 		d.opts.Log.Info("recovered published volume", "volume", rec.VolumeID, "class", rec.Class.String(), "pod", rec.Pod.Namespace+"/"+rec.Pod.Name)
 	}
 }

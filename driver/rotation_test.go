@@ -170,8 +170,21 @@ func TestRestartRecoversMountedVolumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	if err := c2.Publish(context.Background(), kept); err != nil {
-		t.Fatal(err)
+	published, _ := e.obs.counts()
+	rec2 := &recorder{}
+	d2.AddObserver(rec2)
+	// The first republish after the restart is told to observers though nothing
+	// changed (they rebuild their state from it); the next unchanged one is not.
+	for range 2 {
+		if err := c2.Publish(context.Background(), kept); err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := rec2.counts(); p != 1 {
+			t.Errorf("after republish the restarted driver told observers %d times, want 1", p)
+		}
+	}
+	if p, _ := e.obs.counts(); p != published {
+		t.Errorf("first driver's observer was told about the second driver's volume")
 	}
 	e.backend.set("a", "v2")
 	d2.RefreshAll(context.Background())

@@ -17,6 +17,9 @@ type volume struct {
 	gid      int
 	attrs    map[string]string
 	secrets  map[string]string
+	// restored marks an entry rebuilt from its record after a restart, not yet
+	// republished by kubelet.
+	restored bool
 }
 
 // mountRequest is what an external provider is told about the volume.

@@ -49,7 +49,9 @@ type ObjectVersion struct {
 // call unless they need them, since files hold secret values.
 type Observer interface {
 	// Published is called after a publish or refresh that changed the volume's content,
-	// including the first publish.
+	// including the first publish, and after the first republish of a volume that a
+	// previous driver process published (its content may be unchanged), so observers can
+	// rebuild their state after a restart.
 	Published(v PublishedVolume, plan *providerclass.Plan, files []providerclass.File)
 	// Unpublished is called after the volume was unmounted and forgotten.
 	Unpublished(v PublishedVolume)
