@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +24,7 @@ type providerOptions struct {
 	name       string
 	backend    string
 	timeout    time.Duration
+	log        logOptions
 }
 
 func newProviderCommand() *cobra.Command {
@@ -47,10 +49,15 @@ so which parameter dialect, serves the requests; it defaults to the provider nam
 	f.StringVar(&o.name, "provider-name", "secretmount", "provider name to answer as: the socket's base name (aws, vault, ...)")
 	f.StringVar(&o.backend, "backend", "", "built-in backend serving the requests (aws or vault); empty means --provider-name")
 	f.DurationVar(&o.timeout, "provider-timeout", 30*time.Second, "bound on each Mount call")
+	o.log.addFlags(f)
 	return cmd
 }
 
 func (o *providerOptions) run(cmd *cobra.Command) error {
+	log, err := o.log.logger(cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
 	reg := provider.NewRegistry()
 	for _, add := range providerBackends {
 		if err := add(reg); err != nil {
@@ -63,7 +70,7 @@ func (o *providerOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "serving provider %q on %s/%s.sock\n", o.name, o.dir, o.name)
+	log.Info("serving the provider API", "provider", o.name, "backend", o.backend, "socket", filepath.Join(o.dir, o.name+".sock"))
 	return srv.Serve(cmd.Context(), o.dir)
 }
 
