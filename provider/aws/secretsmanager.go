@@ -84,7 +84,7 @@ func (b *Backend) reuseUnchanged(ctx context.Context, f *fetch, idx []int) []int
 		g.Go(func() error {
 			stages, err := b.describeSecret(gctx, f, t)
 			if err != nil {
-				b.log.V(1).Info("describe failed; fetching the value", "class", f.plan.Class, "object", t.name, "region", t.region, "error", classify("", err).Error())
+				b.log.V(1).Info("describe failed; fetching the value", "class", f.plan.Class, "object", t.name, "region", t.region, "error", classify(t.name, err).Error())
 				return nil
 			}
 			label := t.label
