@@ -224,6 +224,15 @@ func TestSecretSyncWithoutPod(t *testing.T) {
 		e.waitCondition(t, "postgres-credentials", v1alpha1.ConditionUpdate, metav1.ConditionTrue, v1alpha1.ReasonValueChangeOrForceUpdateDetected)
 	})
 
+	t.Run("a type change replaces the Secret with the same data", func(t *testing.T) {
+		before, _ := e.secret(t, "postgres-credentials")
+		e.updateSync(t, "postgres-credentials", func(ss *v1alpha1.SecretSync) { ss.Spec.SecretObject.Type = "kubernetes.io/basic-auth" })
+		after := e.waitSecret(t, "postgres-credentials", func(s *corev1.Secret) bool { return s.Type == corev1.SecretTypeBasicAuth })
+		if after.UID == before.UID || !sameData(after, dataOf(before)) || after.Labels["cnpg.io/reload"] != "true" {
+			t.Fatalf("after the type change: uid %s (was %s), keys %v, labels %v", after.UID, before.UID, sortedKeys(after.Data), after.Labels)
+		}
+	})
+
 	t.Run("logs, events, metrics and status carry no value", func(t *testing.T) {
 		e.assertNoValues(t, testPassword, testPassword+"-rotated", "never-written", testAccessKey, testSecretKey, wantURI)
 	})
