@@ -98,3 +98,10 @@ func (c *credentialCache) store(scope string, creds sdkaws.Credentials) {
 	}
 	c.entries[scope] = e
 }
+
+// forget drops the credentials of scope.
+func (c *credentialCache) forget(scope string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, scope)
+}

@@ -315,3 +315,24 @@ func TestSessionName(t *testing.T) {
 		}
 	}
 }
+
+func TestRejectedCredentialsAreMintedAgain(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.fake.putSecret("us-east-1", "db", "v")
+	plan := awsPlan(providerclass.AWSParameters{}, secretObject("db"))
+	id := identity("app", "web")
+	mustFetch(t, env.backend, plan, id)
+
+	env.fake.failWith("DescribeSecret", 400, "ExpiredTokenException")
+	env.fake.failWith("GetSecretValue", 400, "ExpiredTokenException")
+	env.clock.Advance(time.Minute)
+	if _, err := env.backend.Fetch(context.Background(), plan, id); !errors.Is(err, provider.ErrPermissionDenied) {
+		t.Fatalf("err = %v, want ErrPermissionDenied", err)
+	}
+	env.fake.clearFailures()
+	env.clock.Advance(time.Minute)
+	mustFetch(t, env.backend, plan, id)
+	if n := env.fake.count("AssumeRoleWithWebIdentity"); n != 2 {
+		t.Errorf("STS calls = %d, want 2 (rejected credentials minted again)", n)
+	}
+}

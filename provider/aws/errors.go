@@ -75,6 +75,20 @@ func classify(what string, err error) error {
 	return fmt.Errorf("%s: %v: %w", what, transportMessage(err), provider.ErrUnavailable)
 }
 
+// rejectedCredentialCodes mean AWS no longer takes the credentials (expired early,
+// revoked session): minting new ones may succeed.
+var rejectedCredentialCodes = codeSet("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException")
+
+// failed classifies a fetch failure, and forgets the fetch's credentials when AWS
+// rejected them, so the next fetch mints new ones instead of failing until they expire.
+func (b *Backend) failed(f *fetch, what string, err error) error {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && rejectedCredentialCodes[apiErr.ErrorCode()] {
+		b.creds.forget(f.sess.scope)
+	}
+	return classify(what, err)
+}
+
 // kindOfCode maps an AWS error code, or failing that an HTTP status, to an error kind.
 func kindOfCode(code string, status int) error {
 	switch {

@@ -138,6 +138,12 @@ func (f *fakeAWS) failWithBody(key string, status int, body string) {
 	f.fail[key] = fakeFailure{status: status, body: body}
 }
 
+func (f *fakeAWS) clearFailures() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = map[string]fakeFailure{}
+}
+
 func (f *fakeAWS) count(key string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -136,7 +136,7 @@ func (b *Backend) fetchSecret(ctx context.Context, f *fetch, i int) error {
 			f.served(b, i, r)
 			return nil
 		}
-		lastErr = classify(fmt.Sprintf("%s: %s in %s", f.class(), f.objectName(i), t.region), err)
+		lastErr = b.failed(f, fmt.Sprintf("%s: %s in %s", f.class(), f.objectName(i), t.region), err)
 		if !retryable(lastErr) || ctx.Err() != nil {
 			break
 		}

@@ -106,7 +106,7 @@ func (b *Backend) fetchParameterBatch(ctx context.Context, f *fetch, batch []int
 		if err == nil {
 			return b.applyParameters(f, batch, r, res)
 		}
-		lastErr = classify(fmt.Sprintf("%s: %s in %s", f.class(), f.objectNames(batch), region), err)
+		lastErr = b.failed(f, fmt.Sprintf("%s: %s in %s", f.class(), f.objectNames(batch), region), err)
 		if !retryable(lastErr) || ctx.Err() != nil {
 			break
 		}
