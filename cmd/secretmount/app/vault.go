@@ -15,20 +15,14 @@ import (
 	"github.com/secretmount/secretmount/provider/vault"
 )
 
-// The Vault backend for spec.provider "vault" in every command that fetches. Its flags
-// are added to those commands here, by wrapping their constructors, so the commands'
-// files need not know about backends.
+// The Vault backend for spec.provider "vault" in every command that fetches.
 func init() {
-	for i, newCmd := range subcommands {
-		subcommands[i] = func() *cobra.Command {
-			cmd := newCmd()
-			switch cmd.Name() {
-			case "driver", "sync", "provider":
-				vaultFlags.addFlags(cmd)
-			}
-			return cmd
+	commandHooks = append(commandHooks, func(cmd *cobra.Command) {
+		switch cmd.Name() {
+		case "driver", "sync", "provider":
+			vaultFlags.addFlags(cmd)
 		}
-	}
+	})
 	driverBackends = append(driverBackends, vaultFlags.register)
 	syncBackends = append(syncBackends, vaultFlags.register)
 	providerBackends = append(providerBackends, vaultFlags.register)
@@ -44,11 +38,11 @@ type vaultOptions struct {
 	address       string
 	renewFraction float64
 	keySecret     string
-	cmd           *cobra.Command
+	// cmd is the command that runs, for its --kubeconfig.
+	cmd *cobra.Command
 }
 
 func (o *vaultOptions) addFlags(cmd *cobra.Command) {
-	o.cmd = cmd
 	bindRunningCommand(cmd, &o.cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.address, "vault-address", os.Getenv("SECRETMOUNT_VAULT_ADDRESS"),
