@@ -17,7 +17,7 @@ import (
 // renewal, mount lookup, KV v1/v2 reads, a dynamic engine with leases. It counts what
 // the backend asks, so tests assert calls, not timings.
 type fakeVault struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu         sync.Mutex
@@ -39,10 +39,10 @@ type fakeVault struct {
 	bodies     map[string]map[string]any
 }
 
-func newFakeVault(t *testing.T) *fakeVault { return newFakeVaultWith(t, false) }
+func newFakeVault(t testing.TB) *fakeVault { return newFakeVaultWith(t, false) }
 
 // newFakeVaultWith starts the fake over TLS (httptest's certificate) when useTLS.
-func newFakeVaultWith(t *testing.T, useTLS bool) *fakeVault {
+func newFakeVaultWith(t testing.TB, useTLS bool) *fakeVault {
 	t.Helper()
 	f := &fakeVault{
 		t:        t,

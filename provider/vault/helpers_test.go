@@ -57,7 +57,7 @@ func newTestBackend(t *testing.T, f *fakeVault, c *clock, mutate ...func(*Option
 }
 
 // plan plans a Vault SecretProviderClass in namespace "apps" with the real planner.
-func plan(t *testing.T, objects string, params ...string) *providerclass.Plan {
+func plan(t testing.TB, objects string, params ...string) *providerclass.Plan {
 	t.Helper()
 	p := map[string]string{"roleName": "app", "objects": objects}
 	for i := 0; i+1 < len(params); i += 2 {
