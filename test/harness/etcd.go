@@ -4,12 +4,21 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+const (
+	shmDir    = "/dev/shm"
+	shmPrefix = "secretmount-etcd-"
 )
 
 func startEtcd(inst *instance, path, clientURL, peerURL string) error {
 	// etcd fsyncs every write; on tmpfs that costs nothing, which keeps two test
 	// packages' API servers from waiting on the disk.
-	dataDir, err := os.MkdirTemp("/dev/shm", "secretmount-etcd-")
+	removeOrphanedShm()
+	dataDir, err := os.MkdirTemp(shmDir, shmPrefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		dataDir = inst.path("etcd")
 	} else {
@@ -43,4 +52,21 @@ func startEtcd(inst *instance, path, clientURL, peerURL string) error {
 		}
 		return nil
 	})
+}
+
+// removeOrphanedShm removes etcd data folders in /dev/shm left by test binaries that
+// were killed before their cleanup ran: tmpfs holds them in memory until removed. The
+// folder's name carries the PID of the binary that made it.
+func removeOrphanedShm() {
+	dirs, _ := filepath.Glob(filepath.Join(shmDir, shmPrefix+"*"))
+	for _, d := range dirs {
+		owner, _, named := strings.Cut(strings.TrimPrefix(filepath.Base(d), shmPrefix), "-")
+		pid, err := strconv.Atoi(owner)
+		if !named || err != nil || pid == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); os.IsNotExist(err) {
+			_ = os.RemoveAll(d)
+		}
+	}
 }
