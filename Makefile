@@ -19,7 +19,9 @@ build: ## Build bin/secretmount
 setup: ## Install or build the real components the tests use (cached under $SECRETMOUNT_CACHE)
 	bash hack/setup/all.sh
 
-test: setup verify test-unit sanity test-integration fuzz-quick ## Everything CI runs
+# test-integration runs every package with the integration tag, so each tier runs once:
+# unit tests, csi-sanity and the tests against real components.
+test: setup verify test-integration fuzz-quick ## Everything CI runs
 	@echo "make test: all tiers passed"
 
 test-unit: ## Unit tests: pure, fast, no real components
@@ -28,8 +30,8 @@ test-unit: ## Unit tests: pure, fast, no real components
 sanity: ## csi-sanity against the real driver on a temp socket
 	$(GO) test -count=1 ./test/sanity/...
 
-test-integration: setup ## Tests against real kube-apiserver+etcd, Vault, moto and PostgreSQL
-	$(GO) test -count=1 -timeout 30m -tags integration ./...
+test-integration: setup ## Tests against real kube-apiserver+etcd, Vault, moto and PostgreSQL (and the unit tests)
+	$(GO) test -count=1 -timeout 40m -tags integration ./...
 
 bench: ## Go benchmarks (no timing assertions anywhere)
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
