@@ -5,6 +5,7 @@ package install
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -88,6 +89,7 @@ func installChart(t *testing.T, release string, values map[string]any) (namespac
 			}
 		}
 	}
+	waitServed(ctx, t, a, objs)
 	for _, o := range objs {
 		r, err := ap.resource(o)
 		if err != nil {
@@ -127,5 +129,34 @@ func TestApplyChart(t *testing.T) {
 				t.Errorf("only %d objects rendered", len(objs))
 			}
 		})
+	}
+}
+
+// waitServed waits (bounded) until discovery serves the resources of every CRD in objs,
+// so clients built right after an install find them.
+func waitServed(ctx context.Context, t *testing.T, a *harness.APIServer, objs []*unstructured.Unstructured) {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
+		plural, _, _ := unstructured.NestedString(o.Object, "spec", "names", "plural")
+		versions, _, _ := unstructured.NestedSlice(o.Object, "spec", "versions")
+		for _, v := range versions {
+			name, _, _ := unstructured.NestedString(v.(map[string]any), "name")
+			gv := group + "/" + name
+			for {
+				list, err := a.Client.Discovery().ServerResourcesForGroupVersion(gv)
+				if err == nil && slices.ContainsFunc(list.APIResources, func(r metav1.APIResource) bool { return r.Name == plural }) {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					t.Fatalf("%s of %s not served: %v", plural, gv, err)
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}
 	}
 }

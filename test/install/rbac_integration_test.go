@@ -174,14 +174,14 @@ func TestRBACSync(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			app := a.NewNamespace(t)
 			other := a.NewNamespace(t)
-			seedApp(t, a, app)
-			seedApp(t, a, other)
 			release := "rbac-sync-" + name
 			values := map[string]any{}
 			if scoped {
 				values["syncController"] = map[string]any{"watchNamespace": app}
 			}
 			ns, _ := installChart(t, release, values)
+			seedApp(t, a, app)
+			seedApp(t, a, other)
 			sa := release + "-secretmount-sync"
 			user := "system:serviceaccount:" + ns + ":" + sa
 			c := clientset(t, as(a.RestConfig(), ns, sa))
