@@ -62,7 +62,11 @@ func (d *Driver) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if d.opts.RotationEnabled {
-		go d.rotate(ctx)
+		rotated := make(chan struct{})
+		go func() { defer close(rotated); d.rotate(ctx) }()
+		// Run returns only after a refresh in progress has finished its write.
+		defer func() { <-rotated }()
+		defer cancel()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
