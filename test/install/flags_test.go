@@ -15,9 +15,13 @@ func TestChartFlagsExist(t *testing.T) {
 	cases := map[string]Options{
 		"defaults": {},
 		"upstream": {Values: upstreamValues(t)},
+		"built-in backends off": {Values: map[string]any{"providers": map[string]any{
+			"aws":   map[string]any{"enabled": false, "region": "eu-west-1"},
+			"vault": map[string]any{"enabled": false, "address": "https://vault.example:8200"},
+		}}},
 		"everything set": {Values: map[string]any{
 			"providers": map[string]any{
-				"aws":   map[string]any{"enabled": false, "region": "eu-west-1", "endpoint": "https://sm.example", "podIdentityAgentEndpoint": "http://169.254.170.23/v1/credentials"},
+				"aws":   map[string]any{"region": "eu-west-1", "endpoint": "https://sm.example", "podIdentityAgentEndpoint": "http://169.254.170.23/v1/credentials", "disableBatchGet": true},
 				"vault": map[string]any{"address": "https://vault.example:8200", "versionKeySecretName": "vault-key", "renewFraction": 0.5},
 			},
 			"syncController":       map[string]any{"watchNamespace": "cnpg-system"},

@@ -16,6 +16,22 @@ commands, so a renamed or removed flag fails the tests rather than a rollout.
 
 {{/* backendArgs: the flags of the built-in backends, the same for every role. */}}
 {{- define "secretmount.backendArgs" -}}
+{{- with .Values.providers.aws }}
+{{- if .enabled }}
+{{- with .region }}
+- --aws-region={{ . }}
+{{- end }}
+{{- with .endpoint }}
+- --aws-endpoint={{ . }}
+{{- end }}
+{{- with .podIdentityAgentEndpoint }}
+- --aws-pod-identity-agent-endpoint={{ . }}
+{{- end }}
+{{- if .disableBatchGet }}
+- --aws-disable-batch-get=true
+{{- end }}
+{{- end }}
+{{- end }}
 {{- with .Values.providers.vault }}
 {{- if .enabled }}
 - --vault-version-key-secret={{ $.Release.Namespace }}/{{ include "secretmount.vaultHMACSecret" $ }}
