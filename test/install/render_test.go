@@ -162,6 +162,12 @@ func TestRenderUpstreamValues(t *testing.T) {
 		t.Errorf("registrar args %v ignore linux.kubeletRootDir", a)
 	}
 	tol := nested(ds.Object, "spec", "template", "spec", "tolerations").([]any)
+	sync := args(t, containers(t, find(t, objs, "Deployment", "csi-secrets-store-secretmount-sync"))["sync"])
+	for _, want := range []string{"--rotation-poll-interval=1m30s", "--v=3", "--log-format=json"} {
+		if !slices.Contains(sync, want) {
+			t.Errorf("sync args %v lack %s", sync, want)
+		}
+	}
 	if len(tol) != 1 || nested(tol[0].(map[string]any), "key") != "node-role.kubernetes.io/control-plane" {
 		t.Errorf("linux.tolerations not applied: %v", tol)
 	}

@@ -81,5 +81,6 @@ commands, so a renamed or removed flag fails the tests rather than a rollout.
 {{- with .Values.syncController.watchNamespace }}
 - --namespace={{ . }}
 {{- end }}
+{{ include "secretmount.logArgs" . }}
 {{- include "secretmount.backendArgs" . }}
 {{- end -}}
