@@ -16,6 +16,9 @@ help: ## Show this help
 build: ## Build bin/secretmount
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/secretmount ./cmd/secretmount
 
+demo: ## The whole product on loopback: real API server, moto, Vault, PostgreSQL, driver and sync (needs root)
+	bash hack/demo.sh
+
 setup: ## Install or build the real components the tests use (cached under $SECRETMOUNT_CACHE)
 	bash hack/setup/all.sh
 
@@ -51,4 +54,4 @@ verify: ## gofmt, go vet, go.mod tidy, deploy/ up to date
 clean: ## Remove local build outputs (the component cache stays; rm -rf $SECRETMOUNT_CACHE for that)
 	rm -rf $(BIN)
 
-.PHONY: help build setup test test-unit sanity test-integration bench fuzz fuzz-quick manifests verify clean
+.PHONY: help build demo setup test test-unit sanity test-integration bench fuzz fuzz-quick manifests verify clean
