@@ -170,6 +170,11 @@ func TestRestartRecoversMountedVolumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c2.Close()
+	readyCtx, readyCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer readyCancel()
+	if err := c2.WaitReady(readyCtx); err != nil {
+		t.Fatal(err)
+	}
 	published, _ := e.obs.counts()
 	rec2 := &recorder{}
 	d2.AddObserver(rec2)
