@@ -61,26 +61,12 @@ func (r *TokenRequester) Token(ctx context.Context, id provider.Identity, audien
 	return tok, nil
 }
 
-// audiences are the token audiences a provider's backend authenticates with. External
-// providers get none: they authenticate by their own means.
-func audiences(plan *providerclass.Plan) []string {
-	switch plan.Dialect {
-	case providerclass.DialectAWS:
-		return []string{"sts.amazonaws.com"}
-	case providerclass.DialectVault:
-		if plan.Vault != nil && plan.Vault.Audience != "" {
-			return []string{plan.Vault.Audience}
-		}
-		return []string{"vault"}
-	}
-	return nil
-}
-
 // identity builds the identity a SecretSync fetches with: its ServiceAccount in its own
 // namespace, with a token for each audience the plan's provider needs.
 func identity(ctx context.Context, tokens provider.TokenSource, namespace, serviceAccount string, plan *providerclass.Plan) (provider.Identity, error) {
 	id := provider.Identity{Namespace: namespace, ServiceAccount: serviceAccount, Tokens: map[string]provider.Token{}}
-	for _, aud := range audiences(plan) {
+	// External providers authenticate by their own means and get no token.
+	if aud := plan.TokenAudience(); aud != "" {
 		tok, err := tokens.Token(ctx, id, aud)
 		if err != nil {
 			return provider.Identity{}, err

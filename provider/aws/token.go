@@ -8,13 +8,12 @@ import (
 	"strings"
 
 	"github.com/secretmount/secretmount/provider"
+	"github.com/secretmount/secretmount/providerclass"
 )
 
 const (
-	// stsAudience is the audience of the token exchanged with AssumeRoleWithWebIdentity.
-	stsAudience = "sts.amazonaws.com"
-	// podIdentityAudience is the audience the EKS Pod Identity agent accepts.
-	podIdentityAudience = "pods.eks.amazonaws.com"
+	stsAudience         = providerclass.AudienceSTS
+	podIdentityAudience = providerclass.AudiencePodIdentity
 )
 
 // token returns the identity's token for audience: the one kubelet sent, or, when the
