@@ -11,9 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 	secretsstorev1 "sigs.k8s.io/secrets-store-csi-driver/apis/v1"
 	sigyaml "sigs.k8s.io/yaml"
 
@@ -161,7 +163,15 @@ func (o *renderOptions) fetch(ctx context.Context, plan *providerclass.Plan) ([]
 		// Your own credentials unless a ServiceAccount is named: render runs on a
 		// workstation or in CI, never as a node's driver.
 		awsFlags.allowAmbient = o.serviceAccount == ""
-		if err := awsFlags.register(reg); err != nil {
+		if o.kubeconfig == "" {
+			// Without a kubeconfig, client-go warns about the in-cluster configuration
+			// while the role resolver is built; for render that is noise, and the
+			// resolver says why on use if a class needs IRSA.
+			klog.SetLogger(logr.Discard())
+		}
+		err := awsFlags.register(reg)
+		klog.ClearLogger()
+		if err != nil {
 			return nil, err
 		}
 		audience = "sts.amazonaws.com"
