@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRunnerFatalUnwindsAndCleansUp: a harness Fatal stops the step, marks the run
@@ -115,5 +116,19 @@ func TestClusterDNSProxy(t *testing.T) {
 	// HTTPS through the proxy (CONNECT) is refused.
 	if _, err := client.Get("https://vault.vault-system:8200/"); err == nil {
 		t.Error("CONNECT through the stand-in succeeded")
+	}
+}
+
+// TestDemoFailsWithoutItsBinary: a step that fails makes the exit code 1 and says so,
+// before anything is started.
+func TestDemoFailsWithoutItsBinary(t *testing.T) {
+	var out bytes.Buffer
+	dir := t.TempDir()
+	code := demo(&out, options{secretmount: dir + "/absent/secretmount", workDir: dir, interval: time.Second})
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if !strings.Contains(out.String(), "DEMO FAILED") || strings.Contains(out.String(), "[ 1]") {
+		t.Errorf("output:\n%s\nwant DEMO FAILED before any step", out.String())
 	}
 }
