@@ -157,7 +157,6 @@ func (o *renderOptions) fetch(ctx context.Context, plan *providerclass.Plan) ([]
 		tokens = sync.NewTokenRequester(client)
 	}
 	reg := provider.NewRegistry()
-	var audience string
 	switch plan.Provider {
 	case "aws":
 		// Your own credentials unless a ServiceAccount is named: render runs on a
@@ -174,10 +173,6 @@ func (o *renderOptions) fetch(ctx context.Context, plan *providerclass.Plan) ([]
 		if err != nil {
 			return nil, err
 		}
-		audience = "sts.amazonaws.com"
-		if plan.AWS != nil && plan.AWS.UsePodIdentity {
-			audience = "pods.eks.amazonaws.com"
-		}
 	case "vault":
 		if o.serviceAccount == "" {
 			return nil, fmt.Errorf("SecretProviderClass %s: provider vault logs in as a ServiceAccount: set --service-account (and a kubeconfig)", plan.Class)
@@ -187,14 +182,10 @@ func (o *renderOptions) fetch(ctx context.Context, plan *providerclass.Plan) ([]
 			return nil, err
 		}
 		reg.Register("vault", b)
-		audience = "vault"
-		if plan.Vault != nil && plan.Vault.Audience != "" {
-			audience = plan.Vault.Audience
-		}
 	default:
 		return nil, fmt.Errorf("SecretProviderClass %s: provider %q: render fetches only with the built-in aws and vault backends: %w", plan.Class, plan.Provider, provider.ErrUnknownProvider)
 	}
-	if tokens != nil {
+	if audience := plan.TokenAudience(); tokens != nil && audience != "" {
 		tok, err := tokens.Token(ctx, id, audience)
 		if err != nil {
 			return nil, err
