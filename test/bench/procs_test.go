@@ -1,0 +1,146 @@
+//go:build bench
+
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// proc is a process the benchmark started; it is stopped by PID when the test ends.
+type proc struct {
+	name    string
+	pid     int
+	metrics string // http://host:port/metrics, or "" when the process has none
+}
+
+// startProc runs bin with args in its own process group and waits for socket.
+func startProc(t *testing.T, name, bin, socket string, env []string, args ...string) *proc {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); _ = logFile.Close() }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("%s log (last lines):\n%s", name, tail(string(b), 40))
+		}
+	})
+	for range 600 {
+		if _, err := os.Stat(socket); err == nil {
+			return &proc{name: name, pid: cmd.Process.Pid}
+		}
+		select {
+		case err := <-exited:
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("%s exited (%v):\n%s", name, err, tail(string(b), 40))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s did not open %s within 30s", name, socket)
+	return nil
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
+
+// freeAddr is a loopback address with a port free at the time of the call.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	return lis.Addr().String()
+}
+
+// figures are what the operating system (and the process's metrics, for goroutines)
+// tell about one process at one moment.
+type figures struct {
+	rssKiB     int
+	threads    int
+	fds        int
+	goroutines int // -1 when the process does not expose it
+}
+
+func measure(t *testing.T, p *proc) figures {
+	t.Helper()
+	f := figures{goroutines: -1}
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/status")
+	if err != nil {
+		t.Fatalf("%s: %v", p.name, err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f.rssKiB, _ = strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+		}
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			f.threads, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	fds, err := os.ReadDir("/proc/" + strconv.Itoa(p.pid) + "/fd")
+	if err != nil {
+		t.Fatalf("%s: %v", p.name, err)
+	}
+	f.fds = len(fds)
+	if p.metrics != "" {
+		f.goroutines = scrapeGoroutines(p.metrics)
+	}
+	return f
+}
+
+// scrapeGoroutines reads go_goroutines from a Prometheus endpoint; -1 when absent.
+func scrapeGoroutines(url string) int {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "go_goroutines "); ok {
+			var n float64
+			if _, err := fmt.Sscanf(v, "%g", &n); err == nil {
+				return int(n)
+			}
+		}
+	}
+	return -1
+}
