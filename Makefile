@@ -24,7 +24,7 @@ setup: ## Install or build the real components the tests use (cached under $SECR
 
 # test-integration runs every package with the integration tag, so each tier runs once:
 # unit tests, csi-sanity and the tests against real components.
-test: setup verify test-integration fuzz-quick ## Everything CI runs
+test: setup verify test-integration fuzz-quick bench-quick ## Everything CI runs
 	@echo "make test: all tiers passed"
 
 test-unit: ## Unit tests: pure, fast, no real components
@@ -36,8 +36,14 @@ sanity: ## csi-sanity against the real driver on a temp socket
 test-integration: setup ## Tests against real kube-apiserver+etcd, Vault, moto and PostgreSQL (and the unit tests)
 	$(GO) test -count=1 -timeout 40m -tags integration ./...
 
-bench: ## Go benchmarks (no timing assertions anywhere)
-	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
+# bench prints the Go benchmarks, then the side-by-side table against the upstream driver
+# (test/bench, needs root); BENCH_QUICK=1 runs a one-minute subset of both.
+bench: setup ## Go benchmarks and the side-by-side table against the upstream driver (BENCH_QUICK=1: 1-minute subset)
+	$(GO) test -run '^$$' -bench . -benchmem $(if $(BENCH_QUICK),-benchtime 1x) $(UNIT_PKGS)
+	$(GO) test -count=1 -v -timeout 30m -tags bench -run TestSideBySide ./test/bench/
+
+bench-quick: setup ## The side-by-side table's one-minute subset (part of make test)
+	BENCH_QUICK=1 $(GO) test -count=1 -v -timeout 10m -tags bench -run TestSideBySide ./test/bench/
 
 fuzz: ## Run every fuzz target for FUZZTIME each
 	bash hack/fuzz.sh $(FUZZTIME)
@@ -54,4 +60,4 @@ verify: ## gofmt, go vet, go.mod tidy, deploy/ up to date
 clean: ## Remove local build outputs (the component cache stays; rm -rf $SECRETMOUNT_CACHE for that)
 	rm -rf $(BIN)
 
-.PHONY: help build demo setup test test-unit sanity test-integration bench fuzz fuzz-quick manifests verify clean
+.PHONY: help build demo setup test test-unit sanity test-integration bench bench-quick fuzz fuzz-quick manifests verify clean
