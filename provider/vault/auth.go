@@ -64,6 +64,10 @@ func (c *tokenCache) drop(k tokenKey, token string) {
 // fresh, renewed once it is past the renew fraction of its TTL, or a new login. fresh
 // reports whether it came from a login in this call (so a refusal is not retried).
 func (s *session) token(ctx context.Context) (token string, fresh bool, err error) {
+	if s.b.opts.CallerToken != "" {
+		// Reported as fresh: a refusal is final, there is no login to retry.
+		return s.b.opts.CallerToken, true, nil
+	}
 	if e := s.b.tokens.get(s.tokenKey); e != nil && s.usable(e) {
 		return e.token, false, nil
 	}

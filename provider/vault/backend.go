@@ -32,6 +32,10 @@ type Options struct {
 	// Tokens mints a ServiceAccount token when the identity carries none for the
 	// audience (sync without a mounting pod); nil means such fetches are refused.
 	Tokens provider.TokenSource
+	// CallerToken is a Vault token of the person running `secretmount render`, used
+	// instead of a Kubernetes login (no role or ServiceAccount needed). Never set on a
+	// node: every fetch of the backend would share it.
+	CallerToken string
 	// MaxRetries of a request that failed with a connection error or a 5xx; 0 means 2,
 	// negative means none.
 	MaxRetries int

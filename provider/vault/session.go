@@ -33,7 +33,7 @@ func (b *Backend) newSession(plan *providerclass.Plan, id provider.Identity) (*s
 	if p.Address == "" {
 		return nil, fmt.Errorf("vault: SecretProviderClass %s: vaultAddress is not set and there is no default address: %w", plan.Class, provider.ErrInvalid)
 	}
-	if p.RoleName == "" {
+	if p.RoleName == "" && b.opts.CallerToken == "" {
 		return nil, fmt.Errorf("vault: SecretProviderClass %s: roleName is not set: %w", plan.Class, provider.ErrInvalid)
 	}
 	if p.AuthMountPath == "" {
@@ -44,7 +44,7 @@ func (b *Backend) newSession(plan *providerclass.Plan, id provider.Identity) (*s
 	if p.Audience == "" {
 		p.Audience = "vault"
 	}
-	if id.Namespace == "" || id.ServiceAccount == "" {
+	if (id.Namespace == "" || id.ServiceAccount == "") && b.opts.CallerToken == "" {
 		return nil, fmt.Errorf("vault: SecretProviderClass %s: the mount names no ServiceAccount: %w", plan.Class, provider.ErrInvalid)
 	}
 	c, err := b.client(clientKey{
@@ -139,5 +139,8 @@ func (s *session) objectRef(obj *providerclass.Object) string {
 
 // roleRef names the Vault role and identity for error messages.
 func (s *session) roleRef() string {
+	if s.b.opts.CallerToken != "" {
+		return "the caller's own Vault token"
+	}
 	return fmt.Sprintf("role %q at auth/%s for ServiceAccount %s", s.params.RoleName, s.params.AuthMountPath, s.id.Key())
 }

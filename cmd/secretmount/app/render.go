@@ -50,9 +50,10 @@ its objects with the same backends and write the files, with the layout and mode
 mounted volume, to --out.
 
 Credentials are the caller's own: for AWS the default chain (environment, profile, SSO,
-instance role); for Vault a ServiceAccount login, which needs --service-account and a
-kubeconfig (--kubeconfig or KUBECONFIG). With --service-account, AWS fetches use that
-ServiceAccount's IRSA role instead, with a token minted by TokenRequest.
+instance role); for Vault the token in VAULT_TOKEN (VAULT_ADDR for classes without
+vaultAddress). With --service-account (and a kubeconfig: --kubeconfig or KUBECONFIG) the
+fetch authenticates as that ServiceAccount instead, as its pods would: a TokenRequest
+token for Vault's Kubernetes login or for the ServiceAccount's IRSA role.
 
 --dry-run prints the plan (files, modes, sources and synced Secrets) and contacts nothing.`,
 		Args: cobra.NoArgs,
@@ -63,7 +64,7 @@ ServiceAccount's IRSA role instead, with a token minted by TokenRequest.
 	f.StringVar(&o.out, "out", "", "folder to write the files to; created when missing")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan without fetching")
 	f.StringVar(&o.namespace, "namespace", "", "namespace of the mount; empty means the class's own, or default")
-	f.StringVar(&o.serviceAccount, "service-account", "", "ServiceAccount whose token authenticates the fetch; empty means your own credentials (AWS only)")
+	f.StringVar(&o.serviceAccount, "service-account", "", "ServiceAccount whose token authenticates the fetch, as its pods would; empty means your own credentials")
 	f.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for --service-account tokens and IRSA role annotations (env KUBECONFIG)")
 	f.StringVar(&o.vaultAddress, "vault-address", os.Getenv("VAULT_ADDR"), "Vault address for classes that set no vaultAddress (env VAULT_ADDR)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "bound on the whole fetch")
@@ -174,10 +175,17 @@ func (o *renderOptions) fetch(ctx context.Context, plan *providerclass.Plan) ([]
 			return nil, err
 		}
 	case "vault":
+		// A ServiceAccount login when one is named, as a pod would; otherwise your own
+		// VAULT_TOKEN. The token is read from the environment only, never from a flag,
+		// so it stays out of shell history and process listings.
+		callerToken := ""
 		if o.serviceAccount == "" {
-			return nil, fmt.Errorf("SecretProviderClass %s: provider vault logs in as a ServiceAccount: set --service-account (and a kubeconfig)", plan.Class)
+			callerToken = os.Getenv("VAULT_TOKEN")
+			if callerToken == "" {
+				return nil, fmt.Errorf("SecretProviderClass %s: provider vault needs VAULT_TOKEN, or --service-account (with a kubeconfig) for a Kubernetes login", plan.Class)
+			}
 		}
-		b, err := vault.New(vault.Options{DefaultAddress: o.vaultAddress, Keys: ephemeralKey{}, Tokens: tokens, CoalesceWindow: -1})
+		b, err := vault.New(vault.Options{DefaultAddress: o.vaultAddress, Keys: ephemeralKey{}, Tokens: tokens, CallerToken: callerToken, CoalesceWindow: -1})
 		if err != nil {
 			return nil, err
 		}

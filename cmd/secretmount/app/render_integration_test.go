@@ -74,8 +74,9 @@ spec:
 	}
 }
 
-// TestRenderVault renders the guide's Vault twin with a ServiceAccount login: the token
-// comes from TokenRequest through --kubeconfig, and Vault checks it with a real TokenReview.
+// TestRenderVault renders the guide's Vault twin with a ServiceAccount login (the token
+// comes from TokenRequest through --kubeconfig, and Vault checks it with a real
+// TokenReview) and with the caller's own VAULT_TOKEN.
 func TestRenderVault(t *testing.T) {
 	api := harness.StartAPIServer(t)
 	v := harness.StartVault(t)
@@ -109,6 +110,24 @@ func TestRenderVault(t *testing.T) {
 		"db-username": "postgres", "db-password": "your-secure-password",
 		"s3-access-key": "your-access-key", "s3-secret-key": "your-secret-key",
 	})
+
+	// The caller's own VAULT_TOKEN, without any Kubernetes: the same files.
+	t.Setenv("VAULT_TOKEN", v.RootToken)
+	out3 := filepath.Join(t.TempDir(), "out3")
+	if text, err := runRender(t, "-f", spc, "--out", out3); err != nil {
+		t.Fatalf("render with VAULT_TOKEN: %v\n%s", err, text)
+	}
+	checkRendered(t, out3, map[string]string{"db-password": "your-secure-password", "s3-secret-key": "your-secret-key"})
+	// A token Vault does not know is refused, and nothing is written.
+	t.Setenv("VAULT_TOKEN", "s.not-a-token")
+	out4 := filepath.Join(t.TempDir(), "out4")
+	if _, err := runRender(t, "-f", spc, "--out", out4); err == nil {
+		t.Error("render with an unknown VAULT_TOKEN succeeded")
+	}
+	if _, err := os.Stat(out4); !os.IsNotExist(err) {
+		t.Errorf("a failed render created %s", out4)
+	}
+	t.Setenv("VAULT_TOKEN", "")
 
 	// A ServiceAccount the role is not bound to is refused by Vault.
 	out2 := filepath.Join(t.TempDir(), "out2")

@@ -82,6 +82,7 @@ func TestRenderDryRun(t *testing.T) {
 // TestRenderRefusals: bad input ends with an error naming the file, flag or field, and
 // writes nothing. Plan errors are the driver's own (providerclass.NewPlan).
 func TestRenderRefusals(t *testing.T) {
+	t.Setenv("VAULT_TOKEN", "")
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -115,7 +116,7 @@ spec:
 		{"not a class", []string{"-f", notSPC, "--dry-run"}, `kind "ConfigMap"`},
 		{"unknown field", []string{"-f", typo, "--dry-run"}, "provder"},
 		{"plan error", []string{"-f", badField, "--out", out}, "objectAlias"},
-		{"vault without a ServiceAccount", []string{"-f", filepath.Join(fixturesDir(t), "cnpg-vault-secretproviderclass.yaml"), "--out", out}, "--service-account"},
+		{"vault without VAULT_TOKEN or a ServiceAccount", []string{"-f", filepath.Join(fixturesDir(t), "cnpg-vault-secretproviderclass.yaml"), "--out", out}, "VAULT_TOKEN"},
 		{"bad timeout", []string{"-f", badField, "--out", out, "--timeout", "0s"}, "--timeout"},
 	}
 	for _, tt := range tests {
