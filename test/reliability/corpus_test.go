@@ -87,6 +87,8 @@ type answerSpec struct {
 	// NoVersions leaves object_version out, as a broken provider would.
 	NoVersions bool   `json:"noVersions,omitempty"`
 	ErrorCode  string `json:"errorCode,omitempty"`
+	// Version is the object version answered; empty means "1".
+	Version string `json:"version,omitempty"`
 }
 
 type answerFile struct {

@@ -4,6 +4,7 @@ package reliability
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -80,7 +83,7 @@ func (e *evil) Version(context.Context, *v1alpha1.VersionRequest) (*v1alpha1.Ver
 	return &v1alpha1.VersionResponse{Version: "v1alpha1", RuntimeName: "evil", RuntimeVersion: "0"}, nil
 }
 
-func (e *evil) Mount(context.Context, *v1alpha1.MountRequest) (*v1alpha1.MountResponse, error) {
+func (e *evil) Mount(_ context.Context, req *v1alpha1.MountRequest) (*v1alpha1.MountResponse, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.calls++
@@ -89,7 +92,17 @@ func (e *evil) Mount(context.Context, *v1alpha1.MountRequest) (*v1alpha1.MountRe
 		return resp, nil
 	}
 	if !e.answer.NoVersions {
-		resp.ObjectVersion = []*v1alpha1.ObjectVersion{{Id: "a", Version: "1"}}
+		version := e.answer.Version
+		if version == "" {
+			version = "1"
+		}
+		resp.ObjectVersion = []*v1alpha1.ObjectVersion{{Id: "a", Version: version}}
+	}
+	// Like upstream providers, a file without its own mode gets the permission the
+	// driver asked for.
+	defaultMode := int32(0o644)
+	if err := json.Unmarshal([]byte(req.GetPermission()), &defaultMode); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "permission: %v", err)
 	}
 	if e.answer.ErrorCode != "" {
 		resp.Error = &v1alpha1.Error{Code: e.answer.ErrorCode}
@@ -101,7 +114,7 @@ func (e *evil) Mount(context.Context, *v1alpha1.MountRequest) (*v1alpha1.MountRe
 		}
 		mode := f.Mode
 		if mode == 0 {
-			mode = 0o644
+			mode = defaultMode
 		}
 		resp.Files = append(resp.Files, &v1alpha1.File{Path: f.Path, Mode: mode, Contents: b})
 	}
