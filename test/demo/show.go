@@ -202,7 +202,19 @@ func (d *demoRun) render() {
 		if b, err := os.ReadFile(filepath.Join(vout, "db-password")); err != nil || string(b) != guidePassword {
 			d.r.Fatalf("rendered Vault db-password does not hold the value in Vault (%v)", err)
 		}
-		return "aws: the same 6 files as the mount, byte for byte (own AWS keys); vault: 4 files (login as " + serviceAccount + ")"
+		tout := filepath.Join(d.o.workDir, "render-vault-token")
+		tenv := append([]string{"KUBECONFIG=", "VAULT_TOKEN=" + d.vault.RootToken}, d.env...)
+		if _, err := run(tenv, d.o.secretmount, "render", "-f", filepath.Join(d.fixtures, "cnpg-vault-secretproviderclass.yaml"), "--out", tout); err != nil {
+			d.r.Fatalf("%v", err)
+		}
+		for _, name := range []string{"db-username", "db-password", "s3-access-key", "s3-secret-key"} {
+			a, errA := os.ReadFile(filepath.Join(vout, name))
+			b, errB := os.ReadFile(filepath.Join(tout, name))
+			if errA != nil || errB != nil || !bytes.Equal(a, b) {
+				d.r.Fatalf("Vault render with VAULT_TOKEN differs from the ServiceAccount login's in %s (%v, %v)", name, errA, errB)
+			}
+		}
+		return "aws: the same 6 files as the mount, byte for byte (own AWS keys); vault: 4 files, the same with a login as " + serviceAccount + " and with VAULT_TOKEN"
 	}, "`secretmount render` of both classes with the caller's own credentials")
 }
 
