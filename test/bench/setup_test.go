@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +42,8 @@ type system struct {
 	csi   *csiclient.Client
 	procs []*proc // the driver first
 	note  string
+
+	unpublishRetries atomic.Int64
 }
 
 // env is everything the scenarios share.
