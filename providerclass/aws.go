@@ -1,7 +1,6 @@
 package providerclass
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -59,22 +58,7 @@ func (b *builder) aws() error {
 	}
 	b.plan.AWS = a
 
-	nodes, err := parseList("parameters.objects", params["objects"])
-	if err != nil {
-		return err
-	}
-	if len(nodes) == 0 {
-		return errorf("parameters.objects", "is required: list at least one object")
-	}
-	b.plan.Objects = make([]Object, 0, len(nodes))
-	for i, n := range nodes {
-		obj, err := b.awsObject(fmt.Sprintf("objects[%d]", i), n, a)
-		if err != nil {
-			return err
-		}
-		b.plan.Objects = append(b.plan.Objects, obj)
-	}
-	return nil
+	return b.objects(func(field string, n *yaml.Node) (Object, error) { return b.awsObject(field, n, a) })
 }
 
 func (b *builder) awsObject(field string, n *yaml.Node, a *AWSParameters) (Object, error) {

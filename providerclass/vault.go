@@ -2,7 +2,6 @@ package providerclass
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -72,22 +71,7 @@ func (b *builder) vault() error {
 	}
 	b.plan.Vault = v
 
-	nodes, err := parseList("parameters.objects", params["objects"])
-	if err != nil {
-		return err
-	}
-	if len(nodes) == 0 {
-		return errorf("parameters.objects", "is required: list at least one object")
-	}
-	b.plan.Objects = make([]Object, 0, len(nodes))
-	for i, n := range nodes {
-		obj, err := b.vaultObject(fmt.Sprintf("objects[%d]", i), n)
-		if err != nil {
-			return err
-		}
-		b.plan.Objects = append(b.plan.Objects, obj)
-	}
-	return nil
+	return b.objects(b.vaultObject)
 }
 
 func (b *builder) vaultObject(field string, n *yaml.Node) (Object, error) {

@@ -26,6 +26,27 @@ func errorf(field, format string, args ...any) *fieldError {
 
 // parseList reads a parameter holding a YAML sequence of mappings. A missing, empty
 // or null document is an empty list.
+// objects plans every entry of the objects parameter, which both dialects require, with
+// the dialect's planObject; an entry's field path is objects[i].
+func (b *builder) objects(planObject func(field string, n *yaml.Node) (Object, error)) error {
+	nodes, err := parseList("parameters.objects", b.plan.Parameters["objects"])
+	if err != nil {
+		return err
+	}
+	if len(nodes) == 0 {
+		return errorf("parameters.objects", "is required: list at least one object")
+	}
+	b.plan.Objects = make([]Object, 0, len(nodes))
+	for i, n := range nodes {
+		obj, err := planObject(fmt.Sprintf("objects[%d]", i), n)
+		if err != nil {
+			return err
+		}
+		b.plan.Objects = append(b.plan.Objects, obj)
+	}
+	return nil
+}
+
 func parseList(param, doc string) ([]*yaml.Node, error) {
 	if strings.TrimSpace(doc) == "" {
 		return nil, nil
