@@ -144,3 +144,29 @@ func scrapeGoroutines(url string) int {
 	}
 	return -1
 }
+
+// userHZ is the unit of /proc/PID/stat CPU times; the kernel's USER_HZ is 100 on every
+// architecture Linux exports to user space with these fields.
+const userHZ = 100
+
+// cpuTime is the user plus system CPU time p has used so far.
+func cpuTime(t *testing.T, p *proc) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/stat")
+	if err != nil {
+		t.Fatalf("%s: %v", p.name, err)
+	}
+	// The command name may hold spaces; the fields after it are fixed: utime is the
+	// 12th and stime the 13th after the closing parenthesis.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		t.Fatalf("%s: short /proc stat %q", p.name, s)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("%s: /proc stat times %q %q", p.name, f[11], f[12])
+	}
+	return time.Duration(utime+stime) * time.Second / userHZ
+}
