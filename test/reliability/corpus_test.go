@@ -18,7 +18,14 @@ import (
 const (
 	boundaryCSI      = "csi"
 	boundaryProvider = "provider"
+	// boundarySync creates a SecretSync on a real API server with the controller
+	// running: the API server's admission or the controller must refuse it.
+	boundarySync = "secretsync"
 )
+
+// reasonAdmission is the want.reason of a SecretSync the API server refuses (the CRD
+// schema), before the controller sees it.
+const reasonAdmission = "Invalid"
 
 // badCase is one entry of a test/testdata/bad file.
 type badCase struct {
@@ -39,7 +46,9 @@ type badCase struct {
 	Mount mountSpec `json:"mount,omitempty"`
 	// Answer is what the test external provider returns (class provider "evil").
 	Answer *answerSpec `json:"answer,omitempty"`
-	Want   wantSpec    `json:"want"`
+	// Sync is the spec of the SecretSync (boundary secretsync), as JSON.
+	Sync map[string]any `json:"sync,omitempty"`
+	Want wantSpec       `json:"want"`
 }
 
 type classSpec struct {
@@ -102,8 +111,11 @@ type answerFile struct {
 }
 
 type wantSpec struct {
-	// Code is the gRPC code name (InvalidArgument, NotFound, ...).
-	Code string `json:"code"`
+	// Code is the gRPC code name (InvalidArgument, NotFound, ...) for the gRPC
+	// boundaries.
+	Code string `json:"code,omitempty"`
+	// Reason is the SecretSync condition reason, or "Invalid" for admission.
+	Reason string `json:"reason,omitempty"`
 	// Field must appear in the message.
 	Field string `json:"field"`
 }
@@ -174,16 +186,18 @@ func (c badCase) check() error {
 	switch {
 	case c.Name == "":
 		return fmt.Errorf("no name")
-	case c.Boundary != boundaryCSI && c.Boundary != boundaryProvider:
-		return fmt.Errorf("boundary %q is neither %q nor %q", c.Boundary, boundaryCSI, boundaryProvider)
-	case c.Want.Code == "" || c.Want.Code == "OK":
+	case c.Boundary != boundaryCSI && c.Boundary != boundaryProvider && c.Boundary != boundarySync:
+		return fmt.Errorf("boundary %q is none of %q, %q, %q", c.Boundary, boundaryCSI, boundaryProvider, boundarySync)
+	case c.Boundary == boundarySync && (c.Want.Reason == "" || c.Want.Code != "" || c.Sync == nil):
+		return fmt.Errorf("a secretsync case needs sync and want.reason, not want.code")
+	case c.Boundary != boundarySync && (c.Want.Code == "" || c.Want.Code == "OK" || c.Want.Reason != ""):
 		return fmt.Errorf("want.code must name a failure")
 	case c.Want.Field == "":
 		return fmt.Errorf("want.field is required")
 	case c.Boundary == boundaryProvider && c.Answer != nil:
 		return fmt.Errorf("answer is for external providers behind the CSI boundary")
 	}
-	if _, ok := codeByName[c.Want.Code]; !ok {
+	if _, ok := codeByName[c.Want.Code]; !ok && c.Boundary != boundarySync {
 		return fmt.Errorf("want.code %q is not a gRPC code name", c.Want.Code)
 	}
 	for _, f := range c.answerFiles() {
@@ -212,7 +226,7 @@ func TestCorpusIsWellFormed(t *testing.T) {
 	for _, c := range cases {
 		per[c.Boundary]++
 	}
-	for _, b := range []string{boundaryCSI, boundaryProvider} {
+	for _, b := range []string{boundaryCSI, boundaryProvider, boundarySync} {
 		if per[b] == 0 {
 			t.Errorf("no case for boundary %s", b)
 		}
