@@ -96,6 +96,25 @@ func TestBadInputCorpus(t *testing.T) {
 		t.Fatalf("driver does not answer after the corpus: %v", err)
 	}
 	t.Logf("bad-input cases run: %v", counts)
+
+	// No token or file content of any case appears in what the driver logged.
+	lines := e.logs.all()
+	values := 0
+	for _, c := range cases {
+		for _, v := range caseValues(c) {
+			values++
+			for _, line := range lines {
+				if strings.Contains(line, v) {
+					t.Errorf("case %s: a value of the case appears in the driver log", c.Name)
+					break
+				}
+			}
+		}
+	}
+	t.Logf("%d log lines scanned for %d case values", len(lines), values)
+	if len(lines) == 0 {
+		t.Error("the driver logged nothing; the leak scan saw no input")
+	}
 }
 
 func checkStatus(t *testing.T, err error, want wantSpec) {
@@ -124,19 +143,34 @@ func checkNoValue(t *testing.T, err error, c badCase) {
 	}
 	msg := status.Convert(err).Message()
 	t.Logf("%s: %s", status.Code(err), msg)
+	for _, v := range caseValues(c) {
+		if strings.Contains(msg, v) {
+			t.Errorf("message quotes a value of the case")
+		}
+	}
+}
+
+// caseValues are the secrets a case sends: its tokens and the contents its provider
+// answers with, those long enough to be told apart from ordinary words.
+func caseValues(c badCase) []string {
 	var values []string
 	for _, tok := range c.Tokens {
 		values = append(values, tok.Token)
+	}
+	if c.Request.RawTokens != "" {
+		values = append(values, c.Request.RawTokens)
 	}
 	for _, f := range c.answerFiles() {
 		b, _ := f.bytes()
 		values = append(values, string(b))
 	}
+	out := values[:0]
 	for _, v := range values {
-		if len(v) >= 8 && strings.Contains(msg, v) {
-			t.Errorf("message quotes a value of the case")
+		if len(v) >= 8 {
+			out = append(out, v)
 		}
 	}
+	return out
 }
 
 func spcOf(c badCase) *secretsstorev1.SecretProviderClass {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -131,6 +131,26 @@ type env struct {
 	evil      *evil
 	csi       *csiclient.Client
 	providers *provider.Registry
+	// logs collects every line the driver and the AWS backend log, at full verbosity.
+	logs *logLines
+}
+
+// logLines is a concurrency-safe log sink for leak checks.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, line)
+}
+
+func (l *logLines) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines...)
 }
 
 // closedAddr returns a loopback address nothing listens on.
@@ -154,12 +174,13 @@ func newEnv(t *testing.T, tune func(*driver.Options)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(sockets) })
-	e := &env{root: t.TempDir(), sockets: sockets, classes: &classes{}, evil: &evil{}}
+	e := &env{root: t.TempDir(), sockets: sockets, classes: &classes{}, evil: &evil{}, logs: &logLines{}}
+	logger := funcr.New(func(prefix, args string) { e.logs.add(prefix + " " + args) }, funcr.Options{Verbosity: 10})
 
 	closed := "http://" + closedAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	awsBackend, err := aws.New(ctx, aws.Options{DefaultRegion: "us-east-1", Endpoint: closed, Roles: roles{}, MaxAttempts: 1})
+	awsBackend, err := aws.New(ctx, aws.Options{DefaultRegion: "us-east-1", Endpoint: closed, Roles: roles{}, MaxAttempts: 1, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +213,7 @@ func newEnv(t *testing.T, tune func(*driver.Options)) *env {
 		ProviderTimeout: 10 * time.Second,
 		Classes:         e.classes,
 		Providers:       reg,
-		Log:             logr.Discard(),
+		Log:             logger,
 	}
 	if tune != nil {
 		tune(&opts)
