@@ -37,12 +37,7 @@ func TestSyncCommand(t *testing.T) {
 	root := harness.RepoRoot(t)
 	api.ApplyCRDs(t, filepath.Join(root, "charts", "secretmount", "crds"))
 
-	bin := filepath.Join(t.TempDir(), "secretmount")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/secretmount")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/secretmount: %v\n%s", err, out)
-	}
+	bin := harness.SecretmountBinary(t)
 
 	password := fmt.Sprintf("cmd-%x:pw'\"", rand.Uint64())
 	sm := secretsmanager.NewFromConfig(moto.AWSConfig())

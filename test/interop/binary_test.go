@@ -6,12 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,63 +17,18 @@ import (
 
 	"github.com/secretmount/secretmount/provider"
 	"github.com/secretmount/secretmount/provider/vault"
+	"github.com/secretmount/secretmount/test/harness"
 )
-
-// buildSecretmount builds the secretmount binary into a temp folder.
-func buildSecretmount(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "secretmount")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/secretmount")
-	cmd.Dir = repoRoot(t)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/secretmount: %v\n%s", err, b)
-	}
-	return out
-}
 
 // startSecretmount runs the secretmount binary with args (subcommand first) and stops
 // it by PID when the test ends; it returns the PID once socket is there.
 func startSecretmount(t *testing.T, bin, socket string, args ...string) int {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), args[0]+".log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); _ = logFile.Close() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("secretmount %s log:\n%s", args[0], tail(string(b), 40))
-		}
+	p := harness.StartProgram(t, harness.ProgramSpec{
+		Name: "secretmount-" + args[0], Path: bin, Args: args, Env: os.Environ(),
+		Ready: harness.FileExists(socket), ReadyTimeout: 30 * time.Second,
 	})
-	for range 300 {
-		if fileExists(socket) {
-			return cmd.Process.Pid
-		}
-		select {
-		case err := <-exited:
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("secretmount %s exited (%v):\n%s", args[0], err, tail(string(b), 40))
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	t.Fatalf("secretmount %s did not open %s", args[0], socket)
-	return 0
+	return p.PID
 }
 
 // processFigures are the open file descriptors and OS threads of a process.
@@ -110,7 +63,7 @@ func TestSecretmountProviderBinary(t *testing.T) {
 	spc := fixtureClass(t, "cnpg-vault-secretproviderclass.yaml")
 	spc.Spec.Parameters["vaultAddress"] = v.Addr
 	storeClass(t, api, ns, spc)
-	bin := buildSecretmount(t)
+	bin := harness.SecretmountBinary(t)
 
 	var pid int
 	var socket string

@@ -22,6 +22,7 @@ import (
 
 	"github.com/secretmount/secretmount/provider"
 	"github.com/secretmount/secretmount/provider/plugin"
+	"github.com/secretmount/secretmount/test/harness"
 )
 
 // externalProvider is a provider of test code on a real socket, speaking the upstream
@@ -130,7 +131,7 @@ func TestOurDriverThroughExternalProviders(t *testing.T) {
 		}},
 		{"secretmount driver binary", func(t *testing.T) csi.NodeClient {
 			endpoint := filepath.Join(t.TempDir(), "csi.sock")
-			startSecretmount(t, buildSecretmount(t), endpoint, "driver", "--endpoint=unix://"+endpoint, "--node-id="+nodeID,
+			startSecretmount(t, harness.SecretmountBinary(t), endpoint, "driver", "--endpoint=unix://"+endpoint, "--node-id="+nodeID,
 				"--kubeconfig="+api.Kubeconfig, "--provider-timeout=2s", "--enable-secret-sync=false", "--metrics-addr=0",
 				"--provider-volume="+filepath.Join(providers, "absent")+","+providers, "--disable-builtin-provider=vault")
 			return csi.NewNodeClient(dialUnix(t, endpoint))

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -48,55 +46,18 @@ func startUpstreamDriver(t *testing.T, kubeconfig, nodeID, providersDir string) 
 	bin := upstreamDriverPath(t)
 	dir := t.TempDir()
 	endpoint := filepath.Join(dir, "csi.sock")
-	logPath := filepath.Join(dir, "upstream-driver.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin,
-		"--endpoint=unix://"+endpoint,
-		"--nodeid="+nodeID,
-		"--provider-volume="+providersDir,
-		"--additional-provider-volume-paths="+filepath.Join(dir, "no-providers"),
-		"--metrics-addr=127.0.0.1:0",
-		"--v=4",
-	)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting the upstream driver: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); _ = logFile.Close() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("upstream driver log:\n%s", tail(string(b), 80))
-		}
+	p := harness.StartProgram(t, harness.ProgramSpec{
+		Name: "upstream-driver", Path: bin,
+		Args: []string{"--endpoint=unix://" + endpoint,
+			"--nodeid=" + nodeID,
+			"--provider-volume=" + providersDir,
+			"--additional-provider-volume-paths=" + filepath.Join(dir, "no-providers"),
+			"--metrics-addr=127.0.0.1:0",
+			"--v=4",
+		},
+		Env:   append(os.Environ(), "KUBECONFIG="+kubeconfig),
+		Ready: harness.FileExists(endpoint), ReadyTimeout: 30 * time.Second,
 	})
-
-	for i := 0; ; i++ {
-		if _, err := os.Stat(endpoint); err == nil {
-			break
-		}
-		select {
-		case err := <-exited:
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("the upstream driver exited (%v):\n%s", err, tail(string(b), 40))
-		case <-time.After(100 * time.Millisecond):
-		}
-		if i > 300 {
-			t.Fatalf("the upstream driver did not open %s within 30s", endpoint)
-		}
-	}
 	conn, err := grpc.NewClient("unix://"+endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", endpoint)
@@ -112,15 +73,7 @@ func startUpstreamDriver(t *testing.T, kubeconfig, nodeID, providersDir string) 
 		t.Fatalf("GetPluginInfo of the upstream driver: %v", err)
 	}
 	t.Logf("upstream driver %s %s is up", info.GetName(), info.GetVendorVersion())
-	return &upstreamDriver{node: csi.NewNodeClient(conn), log: logPath}
-}
-
-func tail(s string, lines int) string {
-	parts := strings.Split(s, "\n")
-	if len(parts) > lines {
-		parts = parts[len(parts)-lines:]
-	}
-	return strings.Join(parts, "\n")
+	return &upstreamDriver{node: csi.NewNodeClient(conn), log: p.Log}
 }
 
 // kubeletMount is what kubelet knows about one CSI inline volume of a pod.
