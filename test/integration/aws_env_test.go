@@ -28,14 +28,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	secretsstorev1 "sigs.k8s.io/secrets-store-csi-driver/apis/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/secretmount/secretmount/driver"
 	"github.com/secretmount/secretmount/provider"
 	awsbackend "github.com/secretmount/secretmount/provider/aws"
 	"github.com/secretmount/secretmount/test/csiclient"
@@ -297,33 +295,9 @@ func (m awsClassMap) GetClass(_ context.Context, key types.NamespacedName) (*sec
 // serving classes; it needs root for the tmpfs mounts.
 func startAWSDriver(t *testing.T, classes awsClassMap, backend provider.Provider) *csiclient.Client {
 	t.Helper()
-	harness.RequireRoot(t)
 	reg := provider.NewRegistry()
 	reg.Register("aws", backend)
-	sock := filepath.Join(t.TempDir(), "csi.sock")
-	d, err := driver.New(driver.Options{Endpoint: sock, NodeID: "node-1", Classes: classes, Providers: reg, Log: logr.Discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("driver: %v", err)
-		}
-	})
-	c, err := csiclient.Dial(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
-	defer wcancel()
-	if err := c.WaitReady(wctx); err != nil {
-		t.Fatal(err)
-	}
+	_, c := startDriver(t, classes, reg, "")
 	return c
 }
 

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"k8s.io/apimachinery/pkg/types"
@@ -102,29 +101,7 @@ func TestDriverOnRealAPIServer(t *testing.T) {
 	reg := provider.NewRegistry()
 	reg.Register("aws", guideBackend{})
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "csi.sock")
-	d, err := driver.New(driver.Options{Endpoint: sock, NodeID: "node-1", StateDir: filepath.Join(dir, "state"), Classes: classes, Providers: reg, Log: logr.Discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("driver: %v", err)
-		}
-	})
-	client, err := csiclient.Dial(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	readyCtx, readyCancel := context.WithTimeout(ctx, time.Minute)
-	defer readyCancel()
-	if err := client.WaitReady(readyCtx); err != nil {
-		t.Fatal(err)
-	}
+	d, client := startDriver(t, classes, reg, filepath.Join(dir, "state"))
 
 	volume := func(ns string) csiclient.Volume {
 		return csiclient.Volume{

@@ -99,29 +99,7 @@ spec:
 	}
 	reg := provider.NewRegistry()
 	reg.Register("vault", backend)
-	sock := filepath.Join(t.TempDir(), "csi.sock")
-	d, err := driver.New(driver.Options{Endpoint: sock, NodeID: "node-1", Classes: classes, Providers: reg, Log: logr.Discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("driver: %v", err)
-		}
-	})
-	client, err := csiclient.Dial(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	readyCtx, readyCancel := context.WithTimeout(ctx, time.Minute)
-	defer readyCancel()
-	if err := client.WaitReady(readyCtx); err != nil {
-		t.Fatal(err)
-	}
+	_, client := startDriver(t, classes, reg, "")
 
 	volumeIn := func(t *testing.T, ns, sa, class string) csiclient.Volume {
 		return csiclient.Volume{
