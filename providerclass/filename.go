@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Limits on the names of files written into a mount. A component is capped at the
@@ -19,6 +21,10 @@ const (
 // allowSlash false the name must be a single component; with it true, "/" separates
 // sub-folders, and empty, "." and ".." components are refused.
 //
+// Names must be valid UTF-8 without control or invisible formatting characters
+// (newlines, right-to-left overrides, zero-width spaces): such a name shows as another
+// name in a listing, a log line or a review, which is how a swapped file hides.
+//
 // Any component starting with ".." is refused as well: the atomic writer keeps its
 // own entries ("..data" and the timestamped folders) under such names beside the
 // files, and a provider-chosen name must never collide with them.
@@ -31,6 +37,14 @@ func ValidateFileName(name string, allowSlash bool) error {
 	}
 	if strings.IndexByte(name, 0) >= 0 {
 		return errors.New("must not contain a NUL byte")
+	}
+	if !utf8.ValidString(name) {
+		return errors.New("must be valid UTF-8")
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return fmt.Errorf("must not contain control or invisible formatting characters (found %U)", r)
+		}
 	}
 	if len(name) > MaxFilePathLength {
 		return fmt.Errorf("must be at most %d bytes long", MaxFilePathLength)

@@ -42,6 +42,17 @@ func TestValidateFileName(t *testing.T) {
 		{long + "a", false, "longer than"},
 		{"x/" + long + "a", true, "longer than"},
 		{strings.Repeat("abcdefg/", 128) + "x", true, "at most"},
+		{"café/naïve", true, ""},    // letters with accents, precomposed or combining
+		{"cafe\u0301", false, ""},   // combining acute accent
+		{"ｐａｓｓｗｏｒｄ．ｔｘｔ", false, ""}, // fullwidth letters are letters, not separators
+		{"a\nb", false, "control"},
+		{"a\tb", false, "control"},
+		{"\x7f", false, "control"},
+		{"pass\u202Etxt.exe", false, "U+202E"}, // right-to-left override
+		{"db\u200Bpassword", false, "U+200B"},  // zero-width space
+		{"\ufeffname", false, "U+FEFF"},        // byte order mark
+		{"x/\u2066y", true, "invisible"},       // left-to-right isolate
+		{"\xff\xfe", false, "UTF-8"},
 	} {
 		err := ValidateFileName(tc.name, tc.allowSlash)
 		switch {
