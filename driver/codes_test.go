@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"syscall"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -32,7 +34,8 @@ func TestCodeOf(t *testing.T) {
 		{wrap(provider.ErrUnknownProvider), codes.Unavailable},
 		{wrap(context.DeadlineExceeded), codes.DeadlineExceeded},
 		{wrap(context.Canceled), codes.Canceled},
-		{wrap(errors.New("disk full")), codes.Internal},
+		{wrap(&os.PathError{Op: "write", Path: "/pods/p/volumes/v/..2026/f", Err: syscall.ENOSPC}), codes.ResourceExhausted},
+		{wrap(errors.New("something else broke")), codes.Internal},
 	}
 	for _, tt := range tests {
 		if got := codeOf(tt.err); got != tt.want {

@@ -48,6 +48,8 @@ func (s *nodeServer) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpubli
 		return nil, status.Error(codes.InvalidArgument, "volume_id is required")
 	case req.GetTargetPath() == "":
 		return nil, status.Errorf(codes.InvalidArgument, "target_path of volume %s is required", req.GetVolumeId())
+	case !cleanAbsolute(req.GetTargetPath()):
+		return nil, status.Errorf(codes.InvalidArgument, "target_path of volume %s must be an absolute path without '.', '..' or repeated separators", req.GetVolumeId())
 	}
 	if err := s.d.unpublish(req.GetVolumeId(), req.GetTargetPath()); err != nil {
 		return nil, toStatus(err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/secretmount/secretmount/driver/atomicwriter"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -48,12 +49,19 @@ func invalidf(format string, args ...any) error {
 	return &invalidError{msg: fmt.Sprintf(format, args...)}
 }
 
+// cleanAbsolute reports whether a target path is one kubelet would send. The driver
+// mounts, writes and removes at that path as root, so a relative or dotted one, which
+// could resolve somewhere else, is refused rather than interpreted.
+func cleanAbsolute(p string) bool { return filepath.IsAbs(p) && filepath.Clean(p) == p }
+
 func parsePublish(req *csi.NodePublishVolumeRequest) (*publishRequest, error) {
 	switch {
 	case req.GetVolumeId() == "":
 		return nil, invalidf("volume_id is required")
 	case req.GetTargetPath() == "":
 		return nil, invalidf("target_path of volume %s is required", req.GetVolumeId())
+	case !cleanAbsolute(req.GetTargetPath()):
+		return nil, invalidf("target_path of volume %s must be an absolute path without '.', '..' or repeated separators", req.GetVolumeId())
 	case req.GetVolumeCapability() == nil:
 		return nil, invalidf("volume_capability of volume %s is required", req.GetVolumeId())
 	case req.GetVolumeCapability().GetBlock() != nil:

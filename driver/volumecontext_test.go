@@ -43,6 +43,8 @@ func TestParsePublish(t *testing.T) {
 	}{
 		{"no volume id", func(r *csi.NodePublishVolumeRequest) { r.VolumeId = "" }, "volume_id"},
 		{"no target", func(r *csi.NodePublishVolumeRequest) { r.TargetPath = "" }, "target_path"},
+		{"relative target", func(r *csi.NodePublishVolumeRequest) { r.TargetPath = "pods/p/volumes/v" }, "absolute"},
+		{"dotted target", func(r *csi.NodePublishVolumeRequest) { r.TargetPath = "/var/lib/kubelet/pods/p/../../../etc" }, "absolute"},
 		{"no capability", func(r *csi.NodePublishVolumeRequest) { r.VolumeCapability = nil }, "volume_capability"},
 		{"block", func(r *csi.NodePublishVolumeRequest) {
 			r.VolumeCapability = &csi.VolumeCapability{AccessType: &csi.VolumeCapability_Block{Block: &csi.VolumeCapability_BlockVolume{}}}

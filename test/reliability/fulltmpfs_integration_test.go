@@ -186,8 +186,8 @@ func TestFullTmpfsRepublish(t *testing.T) {
 	}
 	msg := status.Convert(err).Message()
 	t.Logf("%s: %s", status.Code(err), msg)
-	if status.Code(err) == codes.OK || status.Code(err) == codes.Unknown {
-		t.Errorf("code %s", status.Code(err))
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("code %s, want ResourceExhausted", status.Code(err))
 	}
 	for _, want := range []string{vol.Handle(), `"huge"`, "no space left on device"} {
 		if !strings.Contains(msg, want) {
