@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"github.com/secretmount/secretmount/test/harness"
 	"strings"
 	"testing"
 
@@ -15,7 +16,7 @@ import (
 // reaches the socket) could send: it must never panic, must answer an error with a gRPC
 // status, and must never put the token of the attributes into a message.
 func FuzzServerMount(f *testing.F) {
-	spc := fixtureClass(f, "cnpg-aws-secretproviderclass.yaml")
+	spc := harness.FixtureClass(f, "cnpg-aws-secretproviderclass.yaml")
 	good := upstreamRequest(f, spc, nil)
 	f.Add(good.GetAttributes(), good.GetSecrets(), good.GetPermission())
 	f.Add(`{"secretProviderClass":"c","csi.storage.k8s.io/pod.namespace":"n","objects":"- objectName: x\n  objectType: ssmparameter\n  objectAlias: ../x"}`, `{}`, `420`)

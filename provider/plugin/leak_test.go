@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"github.com/secretmount/secretmount/test/harness"
 	"os"
 	"runtime"
 	"sync"
@@ -42,7 +43,7 @@ func TestServerDoesNotLeak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1100 mounts")
 	}
-	spc := fixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
+	spc := harness.FixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
 	dir := socketDir(t)
 	s := newTestServer(t, &fakeBackend{})
 	ctx, cancel := context.WithCancel(context.Background())

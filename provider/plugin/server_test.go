@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/secretmount/secretmount/test/harness"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"sigs.k8s.io/yaml"
 
 	secretsstorev1 "sigs.k8s.io/secrets-store-csi-driver/apis/v1"
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
@@ -60,38 +60,6 @@ func (f *fakeBackend) Fetch(ctx context.Context, plan *providerclass.Plan, id pr
 	return out, nil
 }
 
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's folder")
-		}
-		dir = parent
-	}
-}
-
-func fixtureClass(t testing.TB, name string) *secretsstorev1.SecretProviderClass {
-	t.Helper()
-	path := filepath.Join(repoRoot(t), "..", "shared", "fixtures", name)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("fixture %s is missing (the tests read ../shared/fixtures beside the repository): %v", path, err)
-	}
-	var spc secretsstorev1.SecretProviderClass
-	if err := yaml.Unmarshal(b, &spc); err != nil {
-		t.Fatalf("fixture %s: %v", path, err)
-	}
-	return &spc
-}
-
 // upstreamRequest encodes a mount of spc as the upstream driver does: parameters
 // overlaid with the volume context, JSON secrets and permission.
 func upstreamRequest(t testing.TB, spc *secretsstorev1.SecretProviderClass, extra map[string]string) *v1alpha1.MountRequest {
@@ -126,7 +94,7 @@ func newTestServer(t testing.TB, backend provider.Provider) *Server {
 }
 
 func TestServerMountsTheGuideClass(t *testing.T) {
-	spc := fixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
+	spc := harness.FixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
 	backend := &fakeBackend{}
 	s := newTestServer(t, backend)
 	resp, err := s.Mount(context.Background(), upstreamRequest(t, spc, nil))
@@ -163,7 +131,7 @@ func TestServerMountsTheGuideClass(t *testing.T) {
 }
 
 func TestServerPermissionIsTheDefaultMode(t *testing.T) {
-	spc := fixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
+	spc := harness.FixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
 	req := upstreamRequest(t, spc, nil)
 	req.Permission = "384" // 0600
 	resp, err := newTestServer(t, &fakeBackend{}).Mount(context.Background(), req)
@@ -178,7 +146,7 @@ func TestServerPermissionIsTheDefaultMode(t *testing.T) {
 }
 
 func TestServerErrors(t *testing.T) {
-	spc := fixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
+	spc := harness.FixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
 	tests := []struct {
 		name    string
 		backend *fakeBackend
@@ -222,7 +190,7 @@ func TestServerErrors(t *testing.T) {
 }
 
 func TestServerDeadline(t *testing.T) {
-	spc := fixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
+	spc := harness.FixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
 	reg := provider.NewRegistry()
 	reg.Register("aws", &fakeBackend{block: true})
 	s, err := NewServer(ServerOptions{Name: "aws", Registry: reg, Timeout: 100_000_000})
@@ -262,7 +230,7 @@ func TestNewServerChecksItsBackend(t *testing.T) {
 // TestClientAgainstServer runs our client against our server on a real socket: what
 // the driver would get from `secretmount provider` is what the planner renders.
 func TestClientAgainstServer(t *testing.T) {
-	spc := fixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
+	spc := harness.FixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
 	dir := socketDir(t)
 	s := newTestServer(t, &fakeBackend{})
 	ctx, cancel := context.WithCancel(context.Background())

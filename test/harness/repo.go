@@ -5,6 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	secretsstorev1 "sigs.k8s.io/secrets-store-csi-driver/apis/v1"
+	"sigs.k8s.io/yaml"
 )
 
 const modulePath = "github.com/secretmount/secretmount"
@@ -39,4 +42,19 @@ func FixturesDir(t testing.TB) string {
 		t.Fatalf("fixtures folder %s is missing: the tests expect ../shared/fixtures beside the checkout", dir)
 	}
 	return dir
+}
+
+// FixtureClass reads a SecretProviderClass from the fixtures folder, as it is.
+func FixtureClass(t testing.TB, name string) *secretsstorev1.SecretProviderClass {
+	t.Helper()
+	path := filepath.Join(FixturesDir(t), name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("fixture %s: %v", path, err)
+	}
+	var spc secretsstorev1.SecretProviderClass
+	if err := yaml.UnmarshalStrict(b, &spc); err != nil {
+		t.Fatalf("fixture %s: %v", path, err)
+	}
+	return &spc
 }

@@ -43,7 +43,7 @@ func TestUpstreamDriverWithAWSBackend(t *testing.T) {
 			}
 		}
 	}
-	spc := fixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
+	spc := harness.FixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
 	storeClass(t, api, ns, spc)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -78,7 +78,7 @@ func TestUpstreamDriverWithVaultBackend(t *testing.T) {
 	api := cluster(t)
 	v := guideVault(t, api)
 	const ns = "cnpg-system"
-	spc := fixtureClass(t, "cnpg-vault-secretproviderclass.yaml")
+	spc := harness.FixtureClass(t, "cnpg-vault-secretproviderclass.yaml")
 	spc.Spec.Parameters["vaultAddress"] = v.Addr
 	storeClass(t, api, ns, spc)
 

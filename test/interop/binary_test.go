@@ -60,7 +60,7 @@ func TestSecretmountProviderBinary(t *testing.T) {
 	api := cluster(t)
 	v := guideVault(t, api)
 	const ns = "cnpg-system"
-	spc := fixtureClass(t, "cnpg-vault-secretproviderclass.yaml")
+	spc := harness.FixtureClass(t, "cnpg-vault-secretproviderclass.yaml")
 	spc.Spec.Parameters["vaultAddress"] = v.Addr
 	storeClass(t, api, ns, spc)
 	bin := harness.SecretmountBinary(t)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -22,44 +21,11 @@ import (
 
 func TestMain(m *testing.M) { harness.Main(m) }
 
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's folder")
-		}
-		dir = parent
-	}
-}
-
-// fixtureClass reads a SecretProviderClass from the shared fixtures beside the repository.
-func fixtureClass(t testing.TB, name string) *secretsstorev1.SecretProviderClass {
-	t.Helper()
-	path := filepath.Join(repoRoot(t), "..", "shared", "fixtures", name)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("fixture %s is missing (the tests read ../shared/fixtures beside the repository): %v", path, err)
-	}
-	var spc secretsstorev1.SecretProviderClass
-	if err := yaml.Unmarshal(b, &spc); err != nil {
-		t.Fatalf("fixture %s: %v", path, err)
-	}
-	return &spc
-}
-
 // cluster is the API server with the CRDs both drivers need.
 func cluster(t *testing.T) *harness.APIServer {
 	t.Helper()
 	api := harness.SharedAPIServer(t)
-	root := repoRoot(t)
+	root := harness.RepoRoot(t)
 	api.ApplyCRDs(t, filepath.Join(root, "charts", "secretmount", "crds"))
 	// The upstream driver records each mount in a SecretProviderClassPodStatus.
 	api.ApplyCRDs(t, filepath.Join(root, "test", "interop", "testdata"))

@@ -5,6 +5,7 @@ package interop
 import (
 	"context"
 	"fmt"
+	"github.com/secretmount/secretmount/test/harness"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -108,7 +109,7 @@ func TestUpstreamDriverThroughOurProviderServer(t *testing.T) {
 	api := cluster(t)
 	ns := api.NewNamespace(t)
 	api.CreateServiceAccount(t, ns, "cnpg", nil)
-	spc := fixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
+	spc := harness.FixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
 	storeClass(t, api, ns, spc)
 	reg := provider.NewRegistry()
 	reg.Register("aws", documentBackend{})
