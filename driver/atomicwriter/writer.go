@@ -31,6 +31,7 @@ const (
 // Write replaces the files in dir with files. Until the ..data swap nothing a
 // reader sees changes, and any error before it leaves the old content as it was. With a
 // gid other than NoGroup every file and folder is given that group and group read.
+// Writes to one dir must not run concurrently (the driver holds a lock per target).
 func Write(dir string, files []providerclass.File, gid int) error {
 	names := make([]string, len(files))
 	for i, f := range files {
@@ -43,8 +44,6 @@ func Write(dir string, files []providerclass.File, gid int) error {
 	if err := checkTopLevel(dir, top); err != nil {
 		return err
 	}
-	old, _ := os.Readlink(filepath.Join(dir, DataLink))
-
 	tsDir, err := os.MkdirTemp(dir, time.Now().UTC().Format("..2006_01_02_15_04_05."))
 	if err != nil {
 		return fmt.Errorf("create data folder in %s: %w", dir, err)
@@ -66,9 +65,7 @@ func Write(dir string, files []providerclass.File, gid int) error {
 		}
 	}
 	errs = append(errs, removeStaleLinks(dir, top))
-	if old != "" && old != filepath.Base(tsDir) && strings.HasPrefix(old, "..") && !strings.Contains(old, "/") {
-		errs = append(errs, os.RemoveAll(filepath.Join(dir, old)))
-	}
+	errs = append(errs, removeStaleDataDirs(dir, filepath.Base(tsDir)))
 	errs = append(errs, syncDir(dir))
 	return errors.Join(errs...)
 }
@@ -212,6 +209,24 @@ func ensureLink(dir, name string) error {
 		return fmt.Errorf("link %s: %w", p, err)
 	}
 	return nil
+}
+
+// removeStaleDataDirs removes every data folder but the current one: the one ..data
+// pointed at before, and any a writer left half made when its process died mid-write
+// (nothing else would ever remove those until unmount). Writes to one folder are
+// serialised by the caller, so no other write is filling a folder here.
+func removeStaleDataDirs(dir, current string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", dir, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if name := e.Name(); e.IsDir() && strings.HasPrefix(name, "..") && name != current {
+			errs = append(errs, os.RemoveAll(filepath.Join(dir, name)))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // removeStaleLinks drops the top-level links of names the new content no longer has.

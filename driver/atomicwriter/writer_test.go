@@ -246,3 +246,40 @@ func FuzzWriterNames(f *testing.F) {
 		}
 	})
 }
+
+// A writer killed mid-write leaves a half-filled data folder behind; the next write
+// removes it with the folder it replaces, and leaves the pod's own entries alone.
+func TestWriteSweepsHalfWrittenDataFolders(t *testing.T) {
+	dir := t.TempDir()
+	if err := Write(dir, files("a", "1"), NoGroup); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "..2026_11_30_03_00_00.crashed")
+	if err := os.MkdirAll(filepath.Join(stale, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stale, "a"), []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(dir, files("a", "2"), NoGroup); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	current, _ := os.Readlink(filepath.Join(dir, DataLink))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+		if e.IsDir() && e.Name() != current {
+			t.Errorf("data folder %s left beside the current %s", e.Name(), current)
+		}
+	}
+	if len(names) != 3 { // ..data, the current folder, a
+		t.Errorf("entries = %v, want ..data, %s and a", names, current)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "a")); string(b) != "2" {
+		t.Errorf("a = %q, want 2", b)
+	}
+}
