@@ -6,69 +6,24 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 
 	"google.golang.org/grpc"
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 )
 
-// countingProxy sits in front of moto and counts the requests moto received, by action,
-// so the bench reports backend requests as the backend saw them.
-type countingProxy struct {
-	URL string
-
-	mu     sync.Mutex
-	counts map[string]int
-}
-
-func newCountingProxy(t *testing.T, target string) *countingProxy {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &countingProxy{counts: map[string]int{}}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		action := "other"
-		if target := r.Header.Get("X-Amz-Target"); target != "" {
-			action = target[strings.Index(target, ".")+1:]
-		} else if form, err := url.ParseQuery(string(body)); err == nil && form.Get("Action") != "" {
-			action = form.Get("Action")
-		}
-		p.mu.Lock()
-		p.counts[action]++
-		p.mu.Unlock()
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	p.URL = srv.URL
-	return p
-}
-
-// take returns the identity exchanges and the other requests since the last take.
-func (p *countingProxy) take() (identity, fetch int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for action, n := range p.counts {
+// identityAndFetches splits a counting proxy's take into identity exchanges (STS) and
+// the other requests.
+func identityAndFetches(counts map[string]int) (identity, fetch int) {
+	for action, n := range counts {
 		if action == "AssumeRoleWithWebIdentity" {
 			identity += n
 		} else {
 			fetch += n
 		}
 	}
-	p.counts = map[string]int{}
 	return identity, fetch
 }
 

@@ -49,7 +49,7 @@ func TestSideBySideRotation(t *testing.T) {
 	api := harness.SharedAPIServer(t)
 	api.ApplyCRDs(t, filepath.Join(root, "charts", "secretmount", "crds"))
 	moto := harness.SharedMoto(t)
-	e := &env{api: api, proxy: newCountingProxy(t, moto.Endpoint), ns: api.NewNamespace(t), tokens: map[string]csiclient.Token{}}
+	e := &env{api: api, proxy: harness.NewCountingProxy(t, moto.Endpoint, harness.AWSAction), ns: api.NewNamespace(t), tokens: map[string]csiclient.Token{}}
 	e.node = "rot-" + e.ns
 	e.root = t.TempDir()
 	t.Cleanup(func() { unmountAll(e.root) })
@@ -191,7 +191,7 @@ func (w *tickWatch) measure(e *env, drv *proc, vols []csiclient.Volume, change f
 	if change != nil {
 		change()
 	}
-	e.proxy.takeByAction()
+	e.proxy.Take()
 	w.timed.take()
 	cpu0 := cpuTime(w.t, drv)
 	var shown time.Time
@@ -213,7 +213,7 @@ func (w *tickWatch) measure(e *env, drv *proc, vols []csiclient.Volume, change f
 	}
 	f := tickFigures{cpu: cpuTime(w.t, drv) - cpu0}
 	var first, last time.Time
-	f.requests = e.proxy.takeByAction()
+	f.requests = e.proxy.Take()
 	first, last = w.timed.take()
 	f.wall = last.Sub(first)
 	if shows != nil {
@@ -320,13 +320,4 @@ func (p *timedProxy) take() (first, last time.Time) {
 	first, last = p.first, p.last
 	p.first, p.last = time.Time{}, time.Time{}
 	return first, last
-}
-
-// takeByAction returns the requests the counting proxy saw since the last take, by action.
-func (p *countingProxy) takeByAction() map[string]int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := p.counts
-	p.counts = map[string]int{}
-	return out
 }

@@ -84,7 +84,7 @@ func TestSideBySide(t *testing.T) {
 				sas = coldSAs(s.name)
 			}
 			vols := e.volumes(t, count, c.class, sas...)
-			e.proxy.take()
+			e.proxy.Take()
 			cpu0 := cpuAll(t, s)
 			for _, v := range vols {
 				start := time.Now()
@@ -92,7 +92,7 @@ func TestSideBySide(t *testing.T) {
 				res[s.name] = append(res[s.name], time.Since(start))
 			}
 			cpu[s.name] = cpuAll(t, s) - cpu0
-			ids, fetches := e.proxy.take()
+			ids, fetches := identityAndFetches(e.proxy.Take())
 			requests[s.name] = ids + fetches
 			unpublishAll(t, s, append(warm, vols...))
 		}
@@ -107,7 +107,7 @@ func TestSideBySide(t *testing.T) {
 				float64(requests["ours"])/float64(count), float64(requests["upstream"])/float64(count))
 		}
 	}
-	e.proxy.take()
+	e.proxy.Take()
 
 	// Scenario 2: bursts of concurrent publishes of the guide's class, one new pod each.
 	for _, b := range []struct {
@@ -127,11 +127,11 @@ func TestSideBySide(t *testing.T) {
 		ids, fetches := map[string]int{}, map[string]int{}
 		for _, s := range []*system{e.ours, e.up} {
 			vols := e.volumes(t, n.burst, classCNPG, b.sas(s.name)...)
-			e.proxy.take()
+			e.proxy.Take()
 			start := time.Now()
 			publishAll(t, s, vols, len(vols))
 			wall[s.name] = time.Since(start)
-			ids[s.name], fetches[s.name] = e.proxy.take()
+			ids[s.name], fetches[s.name] = identityAndFetches(e.proxy.Take())
 			unpublishAll(t, s, vols)
 		}
 		tab.row(fmt.Sprintf("2 burst %d publishes, %s: wall ms", n.burst, b.label), ms(wall["ours"]), ms(wall["upstream"]))

@@ -49,7 +49,7 @@ type system struct {
 // env is everything the scenarios share.
 type env struct {
 	api   *harness.APIServer
-	proxy *countingProxy
+	proxy *harness.CountingProxy
 	ns    string
 	node  string
 	ours  *system
@@ -98,7 +98,7 @@ func setup(t *testing.T, serviceAccounts []string) *env {
 	// The upstream driver records each mount in a SecretProviderClassPodStatus.
 	api.ApplyCRDs(t, filepath.Join(root, "test", "interop", "testdata"))
 	moto := harness.SharedMoto(t)
-	e := &env{api: api, proxy: newCountingProxy(t, moto.Endpoint), ns: api.NewNamespace(t), tokens: map[string]csiclient.Token{}}
+	e := &env{api: api, proxy: harness.NewCountingProxy(t, moto.Endpoint, harness.AWSAction), ns: api.NewNamespace(t), tokens: map[string]csiclient.Token{}}
 	e.node = "bench-" + e.ns
 	e.root = t.TempDir()
 	t.Cleanup(func() { unmountAll(e.root) })

@@ -164,7 +164,7 @@ spec:
 	})
 
 	t.Run("50 concurrent publishes: one login, one read per secret", func(t *testing.T) {
-		proxy := newCountingProxy(t, e.vault.Addr)
+		proxy := harness.NewCountingProxy(t, e.vault.Addr, harness.MethodPath)
 		// A ServiceAccount of its own, so no Vault token is cached for it yet.
 		e.api.CreateServiceAccount(t, "cnpg-system", "burst-sa", nil)
 		e.write(t, "auth/kubernetes/role/burst", map[string]any{
@@ -212,7 +212,7 @@ spec:
 			"GET /v1/cnpg/data/postgres-credentials": 1,
 			"GET /v1/cnpg/data/s3-credentials":       1,
 		} {
-			if got := proxy.count(path); got != want {
+			if got := proxy.Count(path); got != want {
 				t.Errorf("%s: %d requests, want %d", path, got, want)
 			}
 		}

@@ -4,15 +4,10 @@ package integration
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -104,39 +99,6 @@ func fixturePlan(t *testing.T, addr string) (*secretsstorev1.SecretProviderClass
 		t.Fatalf("NewPlan(fixture): %v", err)
 	}
 	return spc, p
-}
-
-// countingProxy sits between the backend and Vault and counts requests by method and
-// path, so tests can say how many logins and reads reached the real server.
-type countingProxy struct {
-	URL    string
-	mu     sync.Mutex
-	counts map[string]int
-}
-
-func newCountingProxy(t *testing.T, target string) *countingProxy {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &countingProxy{counts: map[string]int{}}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.mu.Lock()
-		p.counts[r.Method+" "+r.URL.Path]++
-		p.mu.Unlock()
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	p.URL = srv.URL
-	return p
-}
-
-func (p *countingProxy) count(methodPath string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.counts[methodPath]
 }
 
 func fetch(t *testing.T, b provider.Provider, p *providerclass.Plan, id provider.Identity) map[string]string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/secretmount/secretmount/provider"
 	"github.com/secretmount/secretmount/provider/vault"
+	"github.com/secretmount/secretmount/test/harness"
 )
 
 // TestVaultBackend runs the Vault backend against a real Vault (OpenBao) whose
@@ -105,13 +106,13 @@ func TestVaultBackend(t *testing.T) {
 	})
 
 	t.Run("a revoked Vault token is dropped and the login retried", func(t *testing.T) {
-		proxy := newCountingProxy(t, e.vault.Addr)
+		proxy := harness.NewCountingProxy(t, e.vault.Addr, harness.MethodPath)
 		_, p := fixturePlan(t, proxy.URL)
 		b := newBackend(t, "", -1)
 		id := e.identity(t, "cnpg-system", "cnpg-sa")
 		fetch(t, b, p, id)
 		fetch(t, b, p, id)
-		if n := proxy.count("POST /v1/auth/kubernetes/login"); n != 1 {
+		if n := proxy.Count("POST /v1/auth/kubernetes/login"); n != 1 {
 			t.Fatalf("logins for two fetches: %d, want 1 (token cached)", n)
 		}
 		// Revoke every token the kubernetes auth mount has issued.
@@ -119,7 +120,7 @@ func TestVaultBackend(t *testing.T) {
 		if files := fetch(t, b, p, id); files["db-password"] != "your-secure-password" {
 			t.Fatalf("db-password after the token was revoked: %q", files["db-password"])
 		}
-		if n := proxy.count("POST /v1/auth/kubernetes/login"); n != 2 {
+		if n := proxy.Count("POST /v1/auth/kubernetes/login"); n != 2 {
 			t.Errorf("logins after the token was revoked: %d, want 2", n)
 		}
 	})
@@ -151,7 +152,7 @@ func TestVaultBackend(t *testing.T) {
 	})
 
 	t.Run("50 concurrent publishes: one login, one read per secret", func(t *testing.T) {
-		proxy := newCountingProxy(t, e.vault.Addr)
+		proxy := harness.NewCountingProxy(t, e.vault.Addr, harness.MethodPath)
 		_, p := fixturePlan(t, proxy.URL)
 		b := newBackend(t, "", 0)
 		id := e.identity(t, "cnpg-system", "cnpg-sa")
@@ -175,7 +176,7 @@ func TestVaultBackend(t *testing.T) {
 			"GET /v1/cnpg/data/postgres-credentials": 1,
 			"GET /v1/cnpg/data/s3-credentials":       1,
 		} {
-			if got := proxy.count(path); got != want {
+			if got := proxy.Count(path); got != want {
 				t.Errorf("%s: %d requests, want %d", path, got, want)
 			}
 		}
