@@ -23,9 +23,20 @@ setup: ## Install or build the real components the tests use (cached under $SECR
 	bash hack/setup/all.sh
 
 # test-integration runs every package with the integration tag, so each tier runs once:
-# unit tests, csi-sanity and the tests against real components.
-test: setup verify test-integration fuzz-quick bench-quick ## Everything CI runs
+# unit tests, csi-sanity and the tests against real components. While `make test` runs,
+# the tests record the secret values they seed and every log, event, metric and error of
+# secretmount under LEAK_DIR (test/harness, SECRETMOUNT_LEAK_DIR); leak-scan, last,
+# fails if any value shows up there. Prerequisites run in order (no -j).
+LEAK_DIR ?= $(CURDIR)/$(BIN)/tmp/leaks
+test: export SECRETMOUNT_LEAK_DIR = $(LEAK_DIR)
+test: leak-reset setup verify test-integration fuzz-quick bench-quick leak-scan ## Everything CI runs
 	@echo "make test: all tiers passed"
+
+leak-reset:
+	rm -rf $(LEAK_DIR) && mkdir -p $(LEAK_DIR)
+
+leak-scan: ## Scan what the last `make test` recorded (LEAK_DIR) for the test secret values
+	$(GO) run ./test/leakscan $(LEAK_DIR)
 
 test-unit: ## Unit tests: pure, fast, no real components
 	$(GO) test -count=1 $(UNIT_PKGS)
@@ -60,4 +71,4 @@ verify: ## gofmt, go vet, go.mod tidy, deploy/ up to date
 clean: ## Remove local build outputs (the component cache stays; rm -rf $SECRETMOUNT_CACHE for that)
 	rm -rf $(BIN)
 
-.PHONY: help build demo setup test test-unit sanity test-integration bench bench-quick fuzz fuzz-quick manifests verify clean
+.PHONY: help build demo setup test leak-reset leak-scan test-unit sanity test-integration bench bench-quick fuzz fuzz-quick manifests verify clean

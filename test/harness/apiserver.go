@@ -205,6 +205,9 @@ func bootAPIServer(inst *instance, etcdPath, apiPath string, extraArgs []string)
 	if a.Kubeconfig, err = writeKubeconfig(inst.path("kubeconfig"), host, ca, token); err != nil {
 		return nil, err
 	}
+	if LeakRecording() {
+		inst.beforeStop = a.recordEvents
+	}
 	return a, nil
 }
 

@@ -21,6 +21,11 @@ type instance struct {
 	dir   string
 	dirs  []string // more folders to remove, e.g. etcd's data in /dev/shm
 	procs []*process
+	// beforeStop runs first in stop, while the processes still serve (the leak scan's
+	// record of an API server's events); leakLogs copies the logs for the leak scan once
+	// the processes stopped.
+	beforeStop func() error
+	leakLogs   bool
 }
 
 func newInstance(name string) (*instance, error) {
@@ -50,10 +55,16 @@ func (in *instance) start(spec processSpec) (*process, error) {
 // stop stops every process and removes the folders; it is safe to call twice.
 func (in *instance) stop() error {
 	var errs []error
+	if in.beforeStop != nil && len(in.procs) > 0 {
+		errs = append(errs, in.beforeStop())
+	}
 	for i := len(in.procs) - 1; i >= 0; i-- {
 		if err := in.procs[i].stop(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if in.leakLogs && LeakRecording() {
+		errs = append(errs, in.recordProgramLogs())
 	}
 	in.procs = nil
 	for _, d := range append(in.dirs, in.dir) {
