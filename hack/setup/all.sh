@@ -6,6 +6,7 @@ here="$(dirname "$0")"
 start=$(date +%s)
 bash "$here/packages.sh"
 bash "$here/kubernetes.sh" kube-apiserver
+bash "$here/node.sh"
 bash "$here/openbao.sh"
 bash "$here/upstream-driver.sh"
 echo "set-up complete in $(( $(date +%s) - start ))s (cache: $SECRETMOUNT_CACHE)"
