@@ -41,7 +41,7 @@ type Options struct {
 	Classes ClassGetter
 	// Providers are the backends, by spec.provider.
 	Providers *provider.Registry
-	// Mounter mounts the tmpfs; nil means the host's mount(8).
+	// Mounter mounts the tmpfs; nil means mount(2) and umount2(2) directly.
 	Mounter mount.Interface
 	// Metrics registers the driver's metrics; nil registers none.
 	Metrics prometheus.Registerer
@@ -61,7 +61,7 @@ func (o *Options) complete() error {
 		o.RotationPollInterval = DefaultRotationPollInterval
 	}
 	if o.Mounter == nil {
-		o.Mounter = mount.New("")
+		o.Mounter = newSyscallMounter()
 	}
 	if o.Version == "" {
 		o.Version = "dev"

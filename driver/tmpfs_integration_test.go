@@ -18,7 +18,7 @@ import (
 )
 
 // tmpfsMountsUnder lists the tmpfs mount points under dir with their options.
-func tmpfsMountsUnder(t *testing.T, dir string) map[string]string {
+func tmpfsMountsUnder(t testing.TB, dir string) map[string]string {
 	t.Helper()
 	f, err := os.Open("/proc/self/mounts")
 	if err != nil {
@@ -36,12 +36,13 @@ func tmpfsMountsUnder(t *testing.T, dir string) map[string]string {
 	return out
 }
 
-// TestConcurrentPublishesOnTmpfs is TestConcurrentPublishes with real tmpfs mounts.
+// TestConcurrentPublishesOnTmpfs is TestConcurrentPublishes with real tmpfs mounts made
+// by the driver's default mounter (mount(2), not mount(8)).
 func TestConcurrentPublishesOnTmpfs(t *testing.T) {
 	harness.RequireRoot(t)
 	for _, onePod := range []bool{false, true} {
 		t.Run(fmt.Sprintf("one pod %v", onePod), func(t *testing.T) {
-			e := newEnv(t, func(o *Options) { o.Mounter = mount.New("") })
+			e := newEnv(t, func(o *Options) { o.Mounter = nil })
 			e.classes.put(awsClass("ns", "c", "a", "b"))
 			e.backend.set("a", "va")
 			e.backend.set("b", "vb")
@@ -69,7 +70,7 @@ func TestConcurrentPublishesOnTmpfs(t *testing.T) {
 				if !ok {
 					t.Fatalf("%s is not a tmpfs mount", v.TargetPath)
 				}
-				for _, want := range []string{"nosuid", "nodev", "noexec"} {
+				for _, want := range []string{"rw", "nosuid", "nodev", "noexec", "mode=755"} {
 					if !strings.Contains(","+opts+",", ","+want+",") {
 						t.Errorf("%s mounted with %s, lacks %s", v.TargetPath, opts, want)
 					}
@@ -87,5 +88,38 @@ func TestConcurrentPublishesOnTmpfs(t *testing.T) {
 				t.Errorf("%d mounts left after unpublish", len(left))
 			}
 		})
+	}
+}
+
+// BenchmarkPublish10ObjectsOnTmpfs is BenchmarkPublish10Objects on the real path: the
+// default mounter mounts a tmpfs per publish and the volume record is saved in a state
+// folder on the test's disk, as /csi/state is on a node. Only the publish is timed.
+func BenchmarkPublish10ObjectsOnTmpfs(b *testing.B) {
+	harness.RequireRoot(b)
+	e := newEnv(b, func(o *Options) { o.Mounter = nil })
+	names := make([]string, 10)
+	for i := range names {
+		names[i] = fmt.Sprintf("object-%d", i)
+		e.backend.set(names[i], fmt.Sprintf(`{"username":"u%d","password":"p%d"}`, i, i))
+	}
+	e.classes.put(awsClass("ns", "c", names...))
+	v := e.volume("ns", "c", 1)
+	b.Cleanup(func() {
+		for p := range tmpfsMountsUnder(b, e.dir) {
+			_ = mount.New("").Unmount(p)
+		}
+	})
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := e.client.Publish(ctx, v); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := e.client.Unpublish(ctx, v); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
 	}
 }
