@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -31,6 +32,12 @@ import (
 // DefaultRotationPollInterval is the upstream default of --rotation-poll-interval.
 const DefaultRotationPollInterval = 2 * time.Minute
 
+// DefaultMaxConcurrentReconciles is how many SecretSyncs are synced at once. Most of a
+// sync is waiting (TokenRequest, backend, Secret apply, status update), so a few workers
+// turn a burst of new SecretSyncs from a queue of round trips into overlapping ones; the
+// fetches they share are still made once (tickFetcher, TokenRequester).
+const DefaultMaxConcurrentReconciles = 8
+
 // Config is what the SecretSync controller needs besides a manager.
 type Config struct {
 	// Registry holds the backends, keyed by spec.provider.
@@ -44,6 +51,9 @@ type Config struct {
 	ControllerName string
 	// Metrics, when nil, are registered with controller-runtime's registry.
 	Metrics *Metrics
+	// MaxConcurrentReconciles is how many SecretSyncs are synced at once (never two
+	// passes of one SecretSync); zero means DefaultMaxConcurrentReconciles.
+	MaxConcurrentReconciles int
 }
 
 // Scheme returns a scheme with the types the sync reads and writes.
@@ -73,6 +83,12 @@ func setup(mgr ctrl.Manager, cfg Config) (*rotation, error) {
 	}
 	if cfg.ControllerName == "" {
 		cfg.ControllerName = FieldManager
+	}
+	if cfg.MaxConcurrentReconciles < 0 {
+		return nil, fmt.Errorf("sync: MaxConcurrentReconciles must not be negative, got %d", cfg.MaxConcurrentReconciles)
+	}
+	if cfg.MaxConcurrentReconciles == 0 {
+		cfg.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
 	}
 	if cfg.Metrics == nil {
 		m, err := NewMetrics(ctrlmetrics.Registry)
@@ -104,6 +120,7 @@ func setup(mgr ctrl.Manager, cfg Config) (*rotation, error) {
 	}
 	return rot, ctrl.NewControllerManagedBy(mgr).
 		Named("secretsync").
+		WithOptions(controller.Options{MaxConcurrentReconciles: cfg.MaxConcurrentReconciles}).
 		For(&v1alpha1.SecretSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&secretsstorev1.SecretProviderClass{}, handler.EnqueueRequestsFromMapFunc(usersOf(mgr.GetClient()))).
 		WatchesRawSource(source.Channel(ticks, &handler.EnqueueRequestForObject{})).

@@ -25,8 +25,20 @@ type syncOptions struct {
 	leaderElectionNamespace string
 	leaderElectionID        string
 	controllerName          string
+	maxConcurrentReconciles int
+	kubeAPIQPS              float32
+	kubeAPIBurst            int
 	log                     logOptions
 }
+
+// Client-side limits of the sync's Kubernetes clients, as kube-controller-manager's
+// defaults: one burst of new SecretSyncs costs about three requests each (Secret read,
+// apply, status update), so 100 SecretSyncs go out at once and the rest at 50/s; the
+// API server's priority and fairness stays the real guard.
+const (
+	defaultKubeAPIQPS   = 50
+	defaultKubeAPIBurst = 100
+)
 
 // syncBackends add the backends the sync controller fetches with; the backend
 // registrations of this package append to it.
@@ -52,6 +64,11 @@ func newSyncCommand() *cobra.Command {
 	f.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader lease; empty means the pod's own")
 	f.StringVar(&o.leaderElectionID, "leader-election-id", "secretmount-sync", "name of the leader lease")
 	f.StringVar(&o.controllerName, "controller-name", sync.FieldManager, "serve SecretSyncs whose spec.secretSyncControllerName is empty or this")
+	f.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", sync.DefaultMaxConcurrentReconciles,
+		"how many SecretSyncs are synced at once (never two passes of one); fetches of one ServiceAccount and class are shared however many run")
+	f.Float32Var(&o.kubeAPIQPS, "kube-api-qps", defaultKubeAPIQPS,
+		"requests per second each Kubernetes client of the controller may send; negative turns the client-side limit off and leaves it to the API server's priority and fairness")
+	f.IntVar(&o.kubeAPIBurst, "kube-api-burst", defaultKubeAPIBurst, "requests each Kubernetes client of the controller may send at once above --kube-api-qps")
 	o.log.addFlags(f)
 	return cmd
 }
@@ -60,10 +77,21 @@ func (o *syncOptions) run(cmd *cobra.Command) error {
 	if o.rotationPollInterval <= 0 {
 		return fmt.Errorf("--rotation-poll-interval must be positive, got %s", o.rotationPollInterval)
 	}
+	if o.maxConcurrentReconciles < 1 {
+		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.maxConcurrentReconciles)
+	}
+	// Zero would silently fall back to client-go's 5 requests per second.
+	if o.kubeAPIQPS == 0 {
+		return fmt.Errorf("--kube-api-qps must be positive, or negative to turn the client-side limit off; got 0")
+	}
+	if o.kubeAPIQPS > 0 && o.kubeAPIBurst < 1 {
+		return fmt.Errorf("--kube-api-burst must be at least 1 while --kube-api-qps is positive, got %d", o.kubeAPIBurst)
+	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("failed to load the Kubernetes client configuration: %w", err)
 	}
+	cfg.QPS, cfg.Burst = o.kubeAPIQPS, o.kubeAPIBurst
 	log, err := o.log.logger(cmd.ErrOrStderr())
 	if err != nil {
 		return err
@@ -77,10 +105,11 @@ func (o *syncOptions) run(cmd *cobra.Command) error {
 	}
 	return sync.Run(cmd.Context(), sync.Options{
 		Config: sync.Config{
-			Registry:             reg,
-			RotationPollInterval: o.rotationPollInterval,
-			Namespace:            o.namespace,
-			ControllerName:       o.controllerName,
+			Registry:                reg,
+			RotationPollInterval:    o.rotationPollInterval,
+			Namespace:               o.namespace,
+			ControllerName:          o.controllerName,
+			MaxConcurrentReconciles: o.maxConcurrentReconciles,
 		},
 		RestConfig:              cfg,
 		MetricsAddress:          o.metricsAddr,
