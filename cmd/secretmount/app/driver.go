@@ -39,6 +39,7 @@ type driverOptions struct {
 	rotationPollInterval time.Duration
 	syncEnabled          bool
 	metricsAddr          string
+	registration         registrationOptions
 	log                  logOptions
 	external             externalProviderOptions
 }
@@ -64,7 +65,8 @@ ServiceAccount token and writes them to a tmpfs at the volume's target path.`,
 	f.BoolVar(&o.rotationEnabled, "enable-secret-rotation", false, "refresh every published volume each --rotation-poll-interval")
 	f.DurationVar(&o.rotationPollInterval, "rotation-poll-interval", driver.DefaultRotationPollInterval, "how often published volumes are refreshed when rotation is on")
 	f.BoolVar(&o.syncEnabled, "enable-secret-sync", true, "write the secretObjects of published volumes' classes to Kubernetes Secrets")
-	f.StringVar(&o.metricsAddr, "metrics-addr", ":8095", `address of the Prometheus /metrics endpoint; "" or "0" disables it`)
+	f.StringVar(&o.metricsAddr, "metrics-addr", ":8095", `address of the Prometheus /metrics endpoint (and /readyz); "" or "0" disables it`)
+	o.registration.addFlags(f)
 	o.log.addFlags(f)
 	o.external.addFlags(cmd)
 	return cmd
@@ -141,24 +143,39 @@ func (o *driverOptions) run(cmd *cobra.Command) error {
 			}
 		}()
 	}
+	rs, err := o.registration.server(o.driverName, o.endpoint, metrics, log.WithName("registration"))
+	if err != nil {
+		return err
+	}
 	if o.metricsAddr != "" && o.metricsAddr != "0" {
-		stop, err := serveMetrics(o.metricsAddr, metrics)
+		stop, err := serveMetrics(o.metricsAddr, metrics, registrationReady(rs))
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
-	return d.Run(ctx)
+	waitRegistration := startRegistration(ctx, rs, cancel)
+	err = d.Run(ctx)
+	cancel()
+	return errors.Join(err, waitRegistration())
 }
 
-// serveMetrics serves /metrics on addr until the returned stop is called.
-func serveMetrics(addr string, g prometheus.Gatherer) (func(), error) {
+// serveMetrics serves /metrics, and /readyz answering with ready, on addr until the
+// returned stop is called.
+func serveMetrics(addr string, g prometheus.Gatherer, ready func() error) (func(), error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(lis) }()
 	return func() {
