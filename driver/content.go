@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -36,6 +37,9 @@ func (d *Driver) fetch(ctx context.Context, class types.NamespacedName, id provi
 		ServiceAccount: id.ServiceAccount,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := checkTokens(plan, id, time.Now()); err != nil {
 		return nil, err
 	}
 	backend, err := d.opts.Providers.Get(plan.Provider)

@@ -80,7 +80,7 @@ func TestRefreshSkipsVolumesWithoutLiveToken(t *testing.T) {
 	e.classes.put(awsClass("ns", "c", "a"))
 	e.backend.set("a", "v1")
 	v := e.volume("ns", "c", 1)
-	v.Tokens = map[string]csiclient.Token{"aud": {Token: "t", ExpiresAt: time.Now().Add(-time.Minute)}}
+	v.Tokens = map[string]csiclient.Token{"sts.amazonaws.com": {Token: "t", ExpiresAt: time.Now().Add(-time.Minute)}}
 	if err := e.client.Publish(context.Background(), v); err != nil {
 		t.Fatal(err)
 	}
@@ -203,12 +203,12 @@ func TestFailedRepublishKeepsContentAndTakesFreshTokens(t *testing.T) {
 	e.classes.put(awsClass("ns", "c", "a"))
 	e.backend.set("a", "good")
 	v := e.volume("ns", "c", 1)
-	v.Tokens = map[string]csiclient.Token{"aud": {Token: "old", ExpiresAt: time.Now().Add(time.Hour)}}
+	v.Tokens = map[string]csiclient.Token{"sts.amazonaws.com": {Token: "old", ExpiresAt: time.Now().Add(time.Hour)}}
 	if err := e.client.Publish(context.Background(), v); err != nil {
 		t.Fatal(err)
 	}
 	e.backend.fail(fmt.Errorf("object a: %w", provider.ErrUnavailable))
-	v.Tokens = map[string]csiclient.Token{"aud": {Token: "fresh", ExpiresAt: time.Now().Add(2 * time.Hour)}}
+	v.Tokens = map[string]csiclient.Token{"sts.amazonaws.com": {Token: "fresh", ExpiresAt: time.Now().Add(2 * time.Hour)}}
 	if err := e.client.Publish(context.Background(), v); err == nil {
 		t.Fatal("republish during an outage succeeded")
 	}
@@ -218,7 +218,7 @@ func TestFailedRepublishKeepsContentAndTakesFreshTokens(t *testing.T) {
 	e.backend.fail(nil)
 	e.d.RefreshAll(context.Background())
 	seen, _ := e.backend.identity.Load("uid-1")
-	if tok := seen.(provider.Identity).Tokens["aud"].Token; tok != "fresh" {
+	if tok := seen.(provider.Identity).Tokens["sts.amazonaws.com"].Token; tok != "fresh" {
 		t.Errorf("refresh used token %q, want the fresh one", tok)
 	}
 }

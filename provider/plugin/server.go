@@ -100,6 +100,13 @@ func (s *Server) mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 	if err != nil {
 		return nil, err
 	}
+	// The token the backend needs is checked here, where it arrives, so a missing or
+	// expired one never reaches the backend: see provider.CheckToken for the codes.
+	if aud := plan.TokenAudience(); aud != "" {
+		if err := provider.CheckToken(in.id, aud, time.Now()); err != nil {
+			return nil, fmt.Errorf("mount request: SecretProviderClass %s/%s: attribute %s: %w", in.namespace, in.class, attrTokens, err)
+		}
+	}
 	backend, err := s.opts.Registry.Get(s.opts.Backend)
 	if err != nil {
 		return nil, err

@@ -252,7 +252,7 @@ func TestClientAgainstServer(t *testing.T) {
 	var res *provider.MountResult
 	var err error
 	for range 50 { // the socket appears once Serve has started listening
-		res, err = p.(provider.FileProvider).FetchFiles(ctx, plan, provider.Identity{}, provider.MountRequest{
+		res, err = p.(provider.FileProvider).FetchFiles(ctx, plan, provider.Identity{Tokens: map[string]provider.Token{providerclass.AudienceSTS: {Token: "jwt-token-value"}}}, provider.MountRequest{
 			Attributes: map[string]string{attrClass: spc.Name, attrPodNamespace: spc.Namespace, attrServiceAccount: "cnpg"},
 		})
 		if !errors.Is(err, provider.ErrUnavailable) {
