@@ -1,0 +1,332 @@
+//go:build integration
+
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	vaultapi "github.com/hashicorp/vault/api"
+	"google.golang.org/grpc/codes"
+	secretsstorev1 "sigs.k8s.io/secrets-store-csi-driver/apis/v1"
+
+	"github.com/secretmount/secretmount/driver"
+	"github.com/secretmount/secretmount/provider"
+	"github.com/secretmount/secretmount/provider/aws"
+	"github.com/secretmount/secretmount/provider/vault"
+	"github.com/secretmount/secretmount/providerclass"
+	"github.com/secretmount/secretmount/test/csiclient"
+	"github.com/secretmount/secretmount/test/harness"
+)
+
+const (
+	// faultRate is the share of backend requests that get a fault.
+	faultRate = 0.10
+	// faultWorkers publish at once, as kubelet does for pods starting together.
+	faultWorkers = 8
+	// faultDeadline is the driver's provider timeout: a publish that cannot finish in it
+	// fails, and kubelet retries it later.
+	faultDeadline = time.Second
+	// faultMaxDelay is the longest a delayed request is held: some delays fit in the
+	// deadline and some do not.
+	faultMaxDelay = 1500 * time.Millisecond
+	// growthTolerance is how many goroutines and fds the process may differ by between
+	// two settled samples: idle keep-alive connections come and go (each is a socket on
+	// both ends and a few goroutines), but a leak per failed publish is far above it.
+	growthTolerance = 30
+	// awsAttempts is aws.Options.MaxAttempts's default, the driver's: attempts of one
+	// AWS request, the first included.
+	awsAttempts = 3
+	// vaultAttempts is one Vault request's attempts: vault.Options.MaxRetries's default
+	// (2) retries after the first.
+	vaultAttempts = 3
+)
+
+// awsValues are the two Secrets Manager secrets of the guide's class, by generation.
+func awsValues(gen int) (postgres, s3 string) {
+	return fmt.Sprintf(`{"username":"postgres","password":"fault-pw-%d"}`, gen),
+		fmt.Sprintf(`{"accessKeyId":"AKIAFAULT%d","secretAccessKey":"fault-s3-%d"}`, gen, gen)
+}
+
+// seedAWS writes generation gen of the guide's secrets into moto directly, not through
+// the proxy.
+func seedAWS(t *testing.T, moto *harness.Moto, gen int) {
+	t.Helper()
+	sm := secretsmanager.NewFromConfig(moto.AWSConfig())
+	pg, s3 := awsValues(gen)
+	for name, value := range map[string]string{"prod/cnpg/postgres-credentials": pg, "prod/cnpg/s3-credentials": s3} {
+		var err error
+		if gen == 1 {
+			_, err = sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: &name, SecretString: &value})
+		} else {
+			_, err = sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{SecretId: &name, SecretString: &value})
+		}
+		if err != nil {
+			t.Fatalf("seed %s generation %d: %v", name, gen, err)
+		}
+	}
+}
+
+// awsFaultEnv is moto behind a FaultProxy, the AWS backend pointed at the proxy and the
+// driver in this process, serving the guide's AWS class.
+type awsFaultEnv struct {
+	moto  *harness.Moto
+	proxy *harness.FaultProxy
+	fd    *faultDriver
+	spc   *secretsstorev1.SecretProviderClass
+	plan  *providerclass.Plan
+}
+
+func startAWSFaultEnv(t *testing.T, seed uint64, tweak func(*aws.Options), tune func(*driver.Options)) *awsFaultEnv {
+	t.Helper()
+	harness.RequireRoot(t)
+	e := &awsFaultEnv{moto: harness.StartMoto(t)}
+	seedAWS(t, e.moto, 1)
+	e.proxy = harness.NewFaultProxy(t, e.moto.Endpoint, harness.FaultConfig{Seed: seed, MaxDelay: faultMaxDelay, Classify: awsFlow})
+	e.spc = harness.FixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
+	cls := &classes{}
+	cls.set(e.spc)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	// Production retry settings but a short backoff cap, so retries fit the short
+	// deadline of this test.
+	opts := aws.Options{DefaultRegion: "us-east-1", Endpoint: e.proxy.URL, Roles: roles{}, MaxBackoff: 20 * time.Millisecond}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	backend, err := aws.New(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := provider.NewRegistry()
+	reg.Register("aws", backend)
+	e.fd = startFaultDriver(t, cls, reg, func(o *driver.Options) {
+		o.ProviderTimeout = faultDeadline
+		if tune != nil {
+			tune(o)
+		}
+	})
+	e.plan, err = providerclass.NewPlan(e.spc, providerclass.Mount{Namespace: e.spc.Namespace, PodName: "app", ServiceAccount: "sa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// volume is pod i's volume with its own ServiceAccount, so every publish makes its own
+// STS and Secrets Manager calls and no publish is answered from another's.
+func (e *awsFaultEnv) volume(t *testing.T, i int) csiclient.Volume {
+	t.Helper()
+	ns, sa := e.spc.Namespace, fmt.Sprintf("sa-%d", i)
+	tokens := map[string]csiclient.Token{"sts.amazonaws.com": {Token: unsignedToken(ns, sa, "sts.amazonaws.com"), ExpiresAt: time.Now().Add(time.Hour)}}
+	return e.fd.volume(t, i, ns, sa, e.spc.Name, tokens)
+}
+
+// TestFaultsAWSPublishes publishes the guide's AWS class 1000 times, one new pod and
+// ServiceAccount each, 8 at a time, through a proxy that faults 10% of the requests to
+// moto. Every publish either holds exactly the backend's files (and is unpublished
+// again) or fails with Unavailable or DeadlineExceeded leaving no mount and nothing in
+// the target folder; no publish's requests exceed the retry bound; the process (driver,
+// backend and proxy) has no more goroutines or open files after the run than before it.
+func TestFaultsAWSPublishes(t *testing.T) {
+	const publishes, warmup = 1000, 40
+	e := startAWSFaultEnv(t, 20261130, nil, nil)
+	pg, s3 := awsValues(1)
+	want := renderedFiles(t, e.plan, pg, s3)
+	if err := e.proxy.SetRate(faultRate); err != nil {
+		t.Fatal(err)
+	}
+
+	vols := make([]csiclient.Volume, warmup+publishes)
+	for i := range vols {
+		vols[i] = e.volume(t, i)
+	}
+	// The warm-up fills the connection pools and starts what runs once per process, so
+	// the baseline is the process at work, not the process before its first publish.
+	warm := newOutcomes()
+	runPublishes(warmup, faultWorkers, func(i int) { publishOnce(e.fd, vols[i], want, warm) })
+	warm.report(t)
+	base := settle(t, sampleProc(t), 0)
+	e.proxy.Reset()
+
+	out := newOutcomes()
+	start := time.Now()
+	runPublishes(publishes, faultWorkers, func(i int) { publishOnce(e.fd, vols[warmup+i], want, out) })
+	elapsed := time.Since(start)
+	out.report(t)
+	after := checkNoGrowth(t, base, growthTolerance)
+
+	// One publish of a new ServiceAccount makes one AssumeRoleWithWebIdentity, then one
+	// BatchGetSecretValue for both secrets and, if that fails, one GetSecretValue each;
+	// each request is tried at most awsAttempts times. moto's STS gives each call its
+	// own access key, so a key's requests are one publish's.
+	most := checkRequestBounds(t, e.proxy.RequestsByKey(), map[string]int{"sts": awsAttempts, "key": awsAttempts * 3})
+	if left := tmpfsMountsUnder(t, e.fd.root); len(left) != 0 {
+		t.Errorf("%d mounts left after every publish was unpublished or failed", len(left))
+	}
+
+	t.Logf("AWS: %d publishes in %s at %d workers, %.0f%% fault rate: outcomes %s", publishes, elapsed.Round(time.Millisecond), faultWorkers, faultRate*100, out)
+	t.Logf("AWS: %s", faultSummary(e.proxy))
+	t.Logf("AWS: most requests of one publish: STS %d (bound %d), Secrets Manager %d (bound %d)", most["sts"], awsAttempts, most["key"], awsAttempts*3)
+	t.Logf("AWS: process %s before, %s after", base, after)
+	t.Logf("AWS: failures by cause: %s", out.causeSummary())
+	for _, m := range out.samples() {
+		t.Logf("AWS: a failure: %s", m)
+	}
+	checkExercised(t, e.proxy, out, publishes)
+}
+
+// checkExercised fails t when the run did not exercise what it claims: every fault
+// kind injected, most publishes succeeding despite the faults.
+func checkExercised(t *testing.T, p *harness.FaultProxy, out *outcomes, publishes int) {
+	t.Helper()
+	f := p.Faults()
+	for _, k := range harness.AllFaults {
+		if f[k] == 0 {
+			t.Errorf("no %s fault was injected", k)
+		}
+	}
+	out.mu.Lock()
+	ok := out.byCode[codes.OK]
+	out.mu.Unlock()
+	if ok < publishes/2 {
+		t.Errorf("only %d of %d publishes succeeded; retries should carry most through %.0f%% faults", ok, publishes, faultRate*100)
+	}
+}
+
+// vaultFaultEnv is a real API server (ServiceAccount tokens, TokenReview) and Vault
+// behind a FaultProxy, the Vault backend pointed at the proxy and the driver in this
+// process.
+type vaultFaultEnv struct {
+	api   *harness.APIServer
+	vault *harness.Vault
+	proxy *harness.FaultProxy
+	fd    *faultDriver
+	ns    string
+	spc   *secretsstorev1.SecretProviderClass
+	plan  *providerclass.Plan
+}
+
+// vaultValues are the KV v2 data of the two Vault secrets, by generation.
+func vaultValues(gen int) (postgres, s3 map[string]any) {
+	return map[string]any{"username": "postgres", "password": fmt.Sprintf("vault-fault-pw-%d", gen)},
+		map[string]any{"access_key": fmt.Sprintf("vault-ak-%d", gen), "secret_key": fmt.Sprintf("vault-sk-%d", gen)}
+}
+
+func startVaultFaultEnv(t *testing.T, seed uint64) *vaultFaultEnv {
+	t.Helper()
+	harness.RequireRoot(t)
+	e := &vaultFaultEnv{api: harness.SharedAPIServer(t), vault: harness.StartVault(t)}
+	e.vault.ConfigureKubernetesAuth(t, e.api, "kubernetes")
+	e.ns = e.api.NewNamespace(t)
+	if err := e.vault.Client.Sys().Mount("faults", &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
+		t.Fatal(err)
+	}
+	pg, s3 := vaultValues(1)
+	for path, data := range map[string]map[string]any{"faults/data/postgres-credentials": pg, "faults/data/s3-credentials": s3} {
+		if _, err := e.vault.Client.Logical().Write(path, map[string]any{"data": data}); err != nil {
+			t.Fatalf("write %s: %v", path, err)
+		}
+	}
+	e.vault.WritePolicy(t, "faults", `path "faults/data/*" { capabilities = ["read"] }`)
+	e.vault.WriteKubernetesRole(t, "", harness.KubernetesRole{Name: "faults", Namespaces: []string{e.ns}, ServiceAccounts: []string{"*"}, Policies: []string{"faults"}, Audience: "vault"})
+	e.proxy = harness.NewFaultProxy(t, e.vault.Addr, harness.FaultConfig{Seed: seed, MaxDelay: faultMaxDelay, Classify: vaultFlow})
+
+	e.spc = &secretsstorev1.SecretProviderClass{}
+	e.spc.Namespace, e.spc.Name = e.ns, "vault-faults"
+	e.spc.Spec.Provider = "vault"
+	e.spc.Spec.Parameters = map[string]string{
+		"roleName":     "faults",
+		"vaultAddress": e.proxy.URL,
+		"objects": `- objectName: db-username
+  secretPath: faults/data/postgres-credentials
+  secretKey: username
+- objectName: db-password
+  secretPath: faults/data/postgres-credentials
+  secretKey: password
+- objectName: s3-access-key
+  secretPath: faults/data/s3-credentials
+  secretKey: access_key
+- objectName: s3-secret-key
+  secretPath: faults/data/s3-credentials
+  secretKey: secret_key
+`,
+	}
+	cls := &classes{}
+	cls.set(e.spc)
+	// The default retries, with a short wait so they fit the short deadline.
+	backend, err := vault.New(vault.Options{Keys: vault.StaticKey("faults-key-0123456789abcdef01234"), RetryWait: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := provider.NewRegistry()
+	reg.Register("vault", backend)
+	e.fd = startFaultDriver(t, cls, reg, func(o *driver.Options) { o.ProviderTimeout = faultDeadline })
+	e.plan, err = providerclass.NewPlan(e.spc, providerclass.Mount{Namespace: e.ns, PodName: "app", ServiceAccount: "sa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// volume is pod i's volume with its own ServiceAccount (created here) and a real token
+// for audience vault, so every publish logs in on its own.
+func (e *vaultFaultEnv) volume(t *testing.T, i int) csiclient.Volume {
+	t.Helper()
+	sa := fmt.Sprintf("sa-%d", i)
+	e.api.CreateServiceAccount(t, e.ns, sa, nil)
+	tokens := map[string]csiclient.Token{"vault": {Token: e.api.Token(t, e.ns, sa, time.Hour, "vault"), ExpiresAt: time.Now().Add(time.Hour)}}
+	return e.fd.volume(t, i, e.ns, sa, e.spc.Name, tokens)
+}
+
+// TestFaultsVaultPublishes is the shorter Vault run of TestFaultsAWSPublishes: 200
+// publishes of a four-object class over two KV v2 secrets, each a new ServiceAccount
+// that logs in with a real token, through a proxy faulting 10% of the requests.
+func TestFaultsVaultPublishes(t *testing.T) {
+	const publishes, warmup = 200, 24
+	e := startVaultFaultEnv(t, 20261201)
+	pg, s3 := vaultValues(1)
+	want := map[string]string{"db-username": pg["username"].(string), "db-password": pg["password"].(string),
+		"s3-access-key": s3["access_key"].(string), "s3-secret-key": s3["secret_key"].(string)}
+	if err := e.proxy.SetRate(faultRate); err != nil {
+		t.Fatal(err)
+	}
+	vols := make([]csiclient.Volume, warmup+publishes)
+	for i := range vols {
+		vols[i] = e.volume(t, i)
+	}
+	warm := newOutcomes()
+	runPublishes(warmup, faultWorkers, func(i int) { publishOnce(e.fd, vols[i], want, warm) })
+	warm.report(t)
+	base := settle(t, sampleProc(t), 0)
+	e.proxy.Reset()
+
+	out := newOutcomes()
+	start := time.Now()
+	runPublishes(publishes, faultWorkers, func(i int) { publishOnce(e.fd, vols[warmup+i], want, out) })
+	elapsed := time.Since(start)
+	out.report(t)
+	after := checkNoGrowth(t, base, growthTolerance)
+
+	// One publish logs in once, then reads two secrets (and the mount's KV version, once
+	// per process); each request is tried at most vaultAttempts times, and Go's HTTP
+	// transport may replay an idempotent GET once more when a reused connection is
+	// reset under it. A login is a PUT, which the transport never replays.
+	const readBound = vaultAttempts * 3 * 2
+	most := checkRequestBounds(t, e.proxy.RequestsByKey(), map[string]int{"login": vaultAttempts, "token": readBound})
+	if left := tmpfsMountsUnder(t, e.fd.root); len(left) != 0 {
+		t.Errorf("%d mounts left after every publish was unpublished or failed", len(left))
+	}
+	t.Logf("Vault: %d publishes in %s at %d workers, %.0f%% fault rate: outcomes %s", publishes, elapsed.Round(time.Millisecond), faultWorkers, faultRate*100, out)
+	t.Logf("Vault: %s", faultSummary(e.proxy))
+	t.Logf("Vault: most requests of one publish: login %d (bound %d), reads %d (bound %d)", most["login"], vaultAttempts, most["token"], readBound)
+	t.Logf("Vault: process %s before, %s after", base, after)
+	t.Logf("Vault: failures by cause: %s", out.causeSummary())
+	for _, m := range out.samples() {
+		t.Logf("Vault: a failure: %s", m)
+	}
+	checkExercised(t, e.proxy, out, publishes)
+}
