@@ -19,6 +19,10 @@ import (
 // file per value; every other file under the leak folder is scanned.
 const valuesDir = "values"
 
+// minLeaf is the shortest string leaf of a JSON value scanned on its own: a JSON secret
+// carries user names and hosts ("postgres") beside its secrets, which logs rightly name.
+const minLeaf = 10
+
 // minLen is the shortest value scanned: shorter ones cannot be told apart from ordinary
 // words, and the scan's window is this wide.
 const minLen = 8
@@ -135,6 +139,9 @@ func loadNeedles(dir string, r *Report) ([]needle, error) {
 			add(f.text, e.Name(), f.form)
 		}
 		for _, leaf := range jsonLeaves(v) {
+			if len(leaf) < minLeaf {
+				continue
+			}
 			for _, f := range forms([]byte(leaf)) {
 				add(f.text, e.Name(), "json leaf, "+f.form)
 			}

@@ -117,6 +117,8 @@ func TestScanOutcomes(t *testing.T) {
 		{"nothing recorded", nil, map[string]string{"logs/x.log": "ok\n"}, 1, "no secret value was recorded"},
 		{"only short values", map[string]string{"a": "short"}, map[string]string{"logs/x.log": "short\n"}, 1, "(1 too short to scan)"},
 		{"no files", map[string]string{"a": "value-one-1234"}, nil, 1, "no log, event, metric or error was recorded"},
+		{"short JSON leaves are names, not secrets", map[string]string{"a": `{"username":"postgres","password":"long-secret-99"}`},
+			map[string]string{"logs/x.log": "class postgres-aws-secrets user postgres\n"}, 0, "0 hits"},
 		{"two hits on two lines", map[string]string{"a": "value-one-1234"},
 			map[string]string{"errors/e.txt": "x value-one-1234 value-one-1234\ny\nvalue-one-1234\n"}, 1, "2 hits"},
 	}
