@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -32,7 +33,7 @@ func NewCacheClassGetter(cfg *rest.Config) (*CacheClassGetter, error) {
 	if err := secretsstorev1.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("register SecretProviderClass types: %w", err)
 	}
-	c, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	c, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultTransform: trimClass})
 	if err != nil {
 		return nil, fmt.Errorf("create SecretProviderClass cache: %w", err)
 	}
@@ -68,6 +69,25 @@ func (g *CacheClassGetter) GetClass(ctx context.Context, key types.NamespacedNam
 			return nil, fmt.Errorf("SecretProviderClass %s: %w", key, errClassNotFound)
 		}
 		return nil, fmt.Errorf("get SecretProviderClass %s: %w", key, err)
+	}
+	return spc, nil
+}
+
+// lastApplied is the annotation kubectl apply keeps the whole applied object in.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// trimClass drops what a publish never reads from a cached SecretProviderClass: managed
+// fields and kubectl's copy of the applied object. Every node caches every class of the
+// cluster, and these two are often larger than the spec.
+func trimClass(obj any) (any, error) {
+	spc, ok := obj.(*secretsstorev1.SecretProviderClass)
+	if !ok {
+		return obj, nil
+	}
+	spc.ManagedFields = nil
+	if _, ok := spc.Annotations[lastApplied]; ok {
+		spc.Annotations = maps.Clone(spc.Annotations)
+		delete(spc.Annotations, lastApplied)
 	}
 	return spc, nil
 }
