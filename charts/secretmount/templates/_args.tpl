@@ -9,6 +9,11 @@ commands, so a renamed or removed flag fails the tests rather than a rollout.
 {{- last (splitList ":" .) -}}
 {{- end -}}
 
+{{/* metricsOn: non-empty when a metrics listen address is set ("" and "0" switch it off). */}}
+{{- define "secretmount.metricsOn" -}}
+{{- if and . (ne . "0") }}true{{ end -}}
+{{- end -}}
+
 {{- define "secretmount.logArgs" -}}
 - --v={{ .Values.logVerbosity }}
 - --log-format={{ ternary "json" "text" .Values.logFormatJSON }}
@@ -63,6 +68,10 @@ commands, so a renamed or removed flag fails the tests rather than a rollout.
 - --rotation-poll-interval={{ .Values.rotationPollInterval }}
 - --enable-secret-sync={{ .Values.syncSecret.enabled }}
 - --metrics-addr={{ .Values.linux.metricsAddr }}
+{{- if .Values.linux.registrar.builtin }}
+- --registration-dir=/registration
+- --kubelet-endpoint={{ include "secretmount.pluginDir" . }}/csi.sock
+{{- end }}
 {{ include "secretmount.logArgs" . }}
 - --provider-volume={{ join "," (prepend .Values.linux.additionalProvidersDirs .Values.linux.providersDir) }}
 {{- with include "secretmount.disabledBackends" . }}
