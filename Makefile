@@ -44,6 +44,12 @@ test-unit: ## Unit tests: pure, fast, no real components
 sanity: ## csi-sanity against the real driver on a temp socket
 	$(GO) test -count=1 ./test/sanity/...
 
+# test-e2e runs only the real-node end-to-end package (test/e2e: kubelet, containerd and pods
+# with secretmount volumes; needs root). Its tests carry the integration tag, so
+# test-integration, and with it make test, runs them too.
+test-e2e: setup ## Real-node end-to-end: kubelet and containerd run pods with secretmount volumes (needs root)
+	$(GO) test -count=1 -v -timeout 15m -tags integration ./test/e2e/
+
 test-integration: setup ## Tests against real kube-apiserver+etcd, Vault, moto and PostgreSQL (and the unit tests)
 	$(GO) test -count=1 -timeout 40m -tags integration ./...
 
