@@ -15,6 +15,7 @@ import (
 const (
 	DefaultRetryDelay    = 10 * time.Second
 	DefaultMaxRetryDelay = 5 * time.Minute
+	DefaultCheckInterval = 10 * time.Second
 )
 
 // maxSocketPath is the longest path a unix socket address can hold on Linux
@@ -45,6 +46,9 @@ type Options struct {
 	// MaxRetryDelay, and starts over once kubelet reports success.
 	RetryDelay    time.Duration
 	MaxRetryDelay time.Duration
+	// CheckInterval is how often the socket file is checked for; a deleted one is
+	// re-created.
+	CheckInterval time.Duration
 	// Metrics registers the registration metrics; nil registers none.
 	Metrics prometheus.Registerer
 	Log     logr.Logger
@@ -56,6 +60,9 @@ func (o *Options) complete() error {
 	}
 	if o.MaxRetryDelay == 0 {
 		o.MaxRetryDelay = max(DefaultMaxRetryDelay, o.RetryDelay)
+	}
+	if o.CheckInterval == 0 {
+		o.CheckInterval = DefaultCheckInterval
 	}
 	o.KubeletEndpoint = strings.TrimPrefix(o.KubeletEndpoint, "unix://")
 	o.CSIEndpoint = strings.TrimPrefix(o.CSIEndpoint, "unix://")
@@ -80,6 +87,9 @@ func (o *Options) complete() error {
 	}
 	if o.RetryDelay <= 0 || o.MaxRetryDelay < o.RetryDelay {
 		errs = append(errs, fmt.Errorf("retry delay %s must be positive and at most the max retry delay %s", o.RetryDelay, o.MaxRetryDelay))
+	}
+	if o.CheckInterval < 0 {
+		errs = append(errs, fmt.Errorf("check interval %s is negative", o.CheckInterval))
 	}
 	if len(errs) == 0 {
 		if p := o.socketPath(); len(p) > maxSocketPath {

@@ -55,6 +55,8 @@ func (s *Server) Ready() error { return s.status.get().ready(s.opts.DriverName) 
 // deregisters the driver. When kubelet reports a failed registration, Run keeps
 // serving, and if kubelet has not reported success by the end of the back-off it
 // re-creates the socket: kubelet registers a plugin again only when its socket is new.
+// A socket someone deleted is re-created too, since kubelet deregisters the driver
+// when its socket goes.
 func (s *Server) Run(ctx context.Context) error {
 	if !s.waitCSI(ctx) {
 		return nil
@@ -65,17 +67,24 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil || !again {
 			return err
 		}
-		s.opts.Log.Info("re-creating the kubelet registration socket", "driver", s.opts.DriverName, "socket", s.path, "after", delay)
-		delay = min(2*delay, s.opts.MaxRetryDelay)
 	}
 }
 
-// serve serves one socket until ctx ends (false) or the back-off after a failed
-// registration runs out (true). A reported success resets the back-off to its start.
+// serve serves one socket until ctx ends (false) or it has to be re-created (true):
+// the back-off after a failed registration ran out, which doubles it, or the socket
+// file is gone. A reported success resets the back-off to its start.
 func (s *Server) serve(ctx context.Context, delay *time.Duration) (bool, error) {
 	lis, err := listen(s.path)
 	if err != nil {
 		return false, err
+	}
+	// The file is removed below only while it is still this socket, not one another
+	// process has put at the same path since.
+	lis.(*net.UnixListener).SetUnlinkOnClose(false)
+	own, err := os.Lstat(s.path)
+	if err != nil {
+		_ = lis.Close()
+		return false, fmt.Errorf("stat kubelet registration socket: %w", err)
 	}
 	srv := grpc.NewServer()
 	registerapi.RegisterRegistrationServer(srv, &service{s: s})
@@ -85,12 +94,16 @@ func (s *Server) serve(ctx context.Context, delay *time.Duration) (bool, error) 
 	defer func() {
 		srv.Stop()
 		s.status.set(Status{State: Pending})
-		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			s.opts.Log.Error(err, "removing the kubelet registration socket", "socket", s.path)
+		if cur, err := os.Lstat(s.path); err == nil && os.SameFile(own, cur) {
+			if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.opts.Log.Error(err, "removing the kubelet registration socket", "socket", s.path)
+			}
 		}
 	}()
 	s.opts.Log.Info("serving kubelet registration", "driver", s.opts.DriverName, "socket", s.path, "endpoint", s.opts.KubeletEndpoint)
 
+	check := time.NewTicker(s.opts.CheckInterval)
+	defer check.Stop()
 	var retry *time.Timer
 	var retryC <-chan time.Time
 	defer func() {
@@ -119,9 +132,17 @@ func (s *Server) serve(ctx context.Context, delay *time.Duration) (bool, error) 
 			}
 		case <-retryC:
 			if s.status.get().State == Failed {
+				s.opts.Log.Info("re-creating the kubelet registration socket so kubelet registers the driver again",
+					"driver", s.opts.DriverName, "socket", s.path, "after", *delay)
+				*delay = min(2**delay, s.opts.MaxRetryDelay)
 				return true, nil
 			}
 			retry, retryC = nil, nil
+		case <-check.C:
+			if _, err := os.Lstat(s.path); errors.Is(err, os.ErrNotExist) {
+				s.opts.Log.Info("the kubelet registration socket was deleted; re-creating it", "driver", s.opts.DriverName, "socket", s.path)
+				return true, nil
+			}
 		}
 	}
 }

@@ -246,6 +246,7 @@ func TestOptionsRefused(t *testing.T) {
 		{"tcp endpoint", Options{Dir: "/r", DriverName: driverName, KubeletEndpoint: "tcp://127.0.0.1:1"}, "only unix sockets"},
 		{"path too long", Options{Dir: long, DriverName: driverName, KubeletEndpoint: "/csi.sock"}, "longer than the 107 a unix socket allows"},
 		{"max below first delay", Options{Dir: "/r", DriverName: driverName, KubeletEndpoint: "/csi.sock", RetryDelay: time.Minute, MaxRetryDelay: time.Second}, "retry delay 1m0s"},
+		{"negative check interval", Options{Dir: "/r", DriverName: driverName, KubeletEndpoint: "/csi.sock", CheckInterval: -time.Second}, "check interval -1s is negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -282,5 +283,43 @@ func TestStopWhileWaitingForCSISocket(t *testing.T) {
 	}
 	if _, err := os.Stat(r.srv.SocketPath()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("registration socket after stop: stat error %v, want it absent", err)
+	}
+}
+
+// kubelet deregisters a driver whose socket is deleted; the server puts it back.
+func TestDeletedSocketRecreated(t *testing.T) {
+	r := start(t, Options{CheckInterval: 10 * time.Millisecond})
+	k := dialKubelet(t, r.srv.SocketPath())
+	k.getInfo()
+	k.notify(true, "")
+	if err := os.Remove(r.srv.SocketPath()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the deleted socket to be re-created", func() bool {
+		_, err := os.Stat(r.srv.SocketPath())
+		return err == nil && r.srv.Status().State == Pending
+	})
+	if info := dialKubelet(t, r.srv.SocketPath()).getInfo(); info.Name != driverName {
+		t.Errorf("GetInfo on the re-created socket: name %q", info.Name)
+	}
+}
+
+// A socket another process has put at the path is not removed on stop.
+func TestForeignSocketKeptOnStop(t *testing.T) {
+	r := start(t, Options{})
+	dialKubelet(t, r.srv.SocketPath()).getInfo()
+	if err := os.Remove(r.srv.SocketPath()); err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("unix", r.srv.SocketPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lis.Close() })
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	if _, err := os.Stat(r.srv.SocketPath()); err != nil {
+		t.Errorf("the other process's socket was removed on stop: %v", err)
 	}
 }
