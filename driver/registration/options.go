@@ -22,9 +22,9 @@ const (
 // (sun_path is 108 bytes, one of them the terminating NUL).
 const maxSocketPath = 107
 
-// SupportedVersions are the CSI versions announced to kubelet. kubelet's CSI plugin
+// supportedVersions are the CSI versions announced to kubelet. kubelet's CSI plugin
 // handler accepts 1.x.
-var SupportedVersions = []string{"1.0.0"}
+var supportedVersions = []string{"1.0.0"}
 
 // Options configure a Server.
 type Options struct {

@@ -22,7 +22,7 @@ func (v *service) GetInfo(context.Context, *registerapi.InfoRequest) (*registera
 		Type:              registerapi.CSIPlugin,
 		Name:              o.DriverName,
 		Endpoint:          o.KubeletEndpoint,
-		SupportedVersions: append([]string(nil), SupportedVersions...),
+		SupportedVersions: append([]string(nil), supportedVersions...),
 	}, nil
 }
 
