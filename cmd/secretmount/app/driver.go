@@ -40,6 +40,7 @@ type driverOptions struct {
 	syncEnabled          bool
 	metricsAddr          string
 	registration         registrationOptions
+	runtime              runtimeOptions
 	log                  logOptions
 	external             externalProviderOptions
 }
@@ -67,6 +68,7 @@ ServiceAccount token and writes them to a tmpfs at the volume's target path.`,
 	f.BoolVar(&o.syncEnabled, "enable-secret-sync", true, "write the secretObjects of published volumes' classes to Kubernetes Secrets")
 	f.StringVar(&o.metricsAddr, "metrics-addr", ":8095", `address of the Prometheus /metrics endpoint (and /readyz); "" or "0" disables it`)
 	o.registration.addFlags(f)
+	o.runtime.addFlags(f)
 	o.log.addFlags(f)
 	o.external.addFlags(cmd)
 	return cmd
@@ -88,6 +90,11 @@ func (o *driverOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("load the Kubernetes client configuration: %w", err)
 	}
+	stopRuntime, err := o.runtime.start(driverGCPercent)
+	if err != nil {
+		return err
+	}
+	defer stopRuntime()
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
 
