@@ -102,6 +102,8 @@ func startEnvWith(t *testing.T, providerName string, newBackend func(*env) provi
 	e.createClass(t, "cnpg-aws-secretproviderclass.yaml", nil)
 
 	logger := funcr.New(func(prefix, args string) { e.logs.add(prefix + " " + args) }, funcr.Options{Verbosity: 10})
+	harness.RecordSecretValue(t, testPassword, testAccessKey, testSecretKey)
+	t.Cleanup(func() { harness.RecordLeakText(t, harness.LeakLogs, e.logs.String()) })
 	mgr, err := ctrl.NewManager(api.RestConfig(), ctrl.Options{
 		Scheme:     scheme,
 		Logger:     logger,

@@ -176,6 +176,10 @@ func (d *demoRun) putAWS(name string, value map[string]string, create bool) {
 	if err != nil {
 		d.r.Fatalf("encode %s: %v", name, err)
 	}
+	harness.RecordSecretValue(d.r, string(b))
+	for _, v := range value {
+		harness.RecordSecretValue(d.r, v)
+	}
 	ctx, cancel := context.WithTimeout(d.ctx, 30*time.Second)
 	defer cancel()
 	if create {
@@ -239,6 +243,7 @@ func (d *demoRun) startProc(name string, args ...string) *proc {
 		if err := p.stop(); err != nil {
 			d.r.Errorf("%v", err)
 		}
+		harness.RecordLeakFile(d.r, harness.LeakLogs, p.log)
 	})
 	return p
 }

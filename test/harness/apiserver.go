@@ -207,6 +207,9 @@ func bootAPIServer(inst *instance, etcdPath, apiPath string, extraArgs []string)
 	}
 	if LeakRecording() {
 		inst.beforeStop = a.recordEvents
+		if err := recordValue("apiserver-admin-token", token); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }

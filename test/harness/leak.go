@@ -87,6 +87,15 @@ func RecordLeak(kind, label, text string) error {
 	return leakWrite(kind, label, ".txt", []byte(text))
 }
 
+// recordValue registers a credential a component was started with (a root or admin
+// token) for the leak scan, labelled with what it is.
+func recordValue(label, v string) error {
+	if !LeakRecording() || len(v) < minLeakValue {
+		return nil
+	}
+	return leakWrite(leakValues, label, "", []byte(v))
+}
+
 // RecordSecretValue registers values a test seeds into a backend or a Secret, so the
 // leak scan looks for them everywhere. Values shorter than 8 bytes are not recorded.
 func RecordSecretValue(t testing.TB, values ...string) {

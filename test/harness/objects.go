@@ -87,6 +87,8 @@ func (a *APIServer) Token(t testing.TB, namespace, serviceAccount string, ttl ti
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A ServiceAccount token is a credential: secretmount must not log or echo it.
+	RecordSecretValue(t, token)
 	return token
 }
 

@@ -126,5 +126,8 @@ func startVaultOnce() (*Vault, error) {
 	if err != nil {
 		return nil, inst.failStartup(err)
 	}
+	if err := recordValue("vault-root-token", token); err != nil {
+		return nil, inst.failStartup(err)
+	}
 	return &Vault{Addr: addr, RootToken: token, Client: vc, inst: inst}, nil
 }

@@ -160,6 +160,7 @@ func (s motoSeed) ssm(region string) *ssm.Client {
 // secret creates a string secret and returns its ARN and version id.
 func (s motoSeed) secret(t *testing.T, region, name, value string) (arn, version string) {
 	t.Helper()
+	harness.RecordSecretValue(t, value)
 	out, err := s.sm(region).CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: &name, SecretString: &value})
 	if err != nil {
 		t.Fatalf("create secret %s: %v", name, err)
@@ -169,6 +170,7 @@ func (s motoSeed) secret(t *testing.T, region, name, value string) (arn, version
 
 func (s motoSeed) binarySecret(t *testing.T, region, name string, value []byte) {
 	t.Helper()
+	harness.RecordSecretValue(t, string(value))
 	if _, err := s.sm(region).CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: &name, SecretBinary: value}); err != nil {
 		t.Fatalf("create secret %s: %v", name, err)
 	}
@@ -177,6 +179,7 @@ func (s motoSeed) binarySecret(t *testing.T, region, name string, value []byte) 
 // putSecret adds a version (AWSCURRENT, or the given stages) and returns its id.
 func (s motoSeed) putSecret(t *testing.T, region, name, value string, stages ...string) string {
 	t.Helper()
+	harness.RecordSecretValue(t, value)
 	in := &secretsmanager.PutSecretValueInput{SecretId: &name, SecretString: &value}
 	if len(stages) > 0 {
 		in.VersionStages = stages
@@ -190,6 +193,7 @@ func (s motoSeed) putSecret(t *testing.T, region, name, value string, stages ...
 
 func (s motoSeed) param(t *testing.T, region, name string, typ ssmtypes.ParameterType, value string) {
 	t.Helper()
+	harness.RecordSecretValue(t, value)
 	if _, err := s.ssm(region).PutParameter(context.Background(), &ssm.PutParameterInput{
 		Name: &name, Type: typ, Value: &value, Overwrite: sdkaws.Bool(true),
 	}); err != nil {

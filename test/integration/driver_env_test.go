@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-
 	"github.com/secretmount/secretmount/driver"
 	"github.com/secretmount/secretmount/provider"
 	"github.com/secretmount/secretmount/test/csiclient"
@@ -23,7 +21,7 @@ func startDriver(t *testing.T, classes driver.ClassGetter, reg *provider.Registr
 	t.Helper()
 	harness.RequireRoot(t)
 	sock := filepath.Join(t.TempDir(), "csi.sock")
-	d, err := driver.New(driver.Options{Endpoint: sock, NodeID: "node-1", StateDir: stateDir, Classes: classes, Providers: reg, Log: logr.Discard()})
+	d, err := driver.New(driver.Options{Endpoint: sock, NodeID: "node-1", StateDir: stateDir, Classes: classes, Providers: reg, Log: harness.LeakLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

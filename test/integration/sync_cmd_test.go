@@ -40,6 +40,7 @@ func TestSyncCommand(t *testing.T) {
 	bin := harness.SecretmountBinary(t)
 
 	password := fmt.Sprintf("cmd-%x:pw'\"", rand.Uint64())
+	harness.RecordSecretValue(t, password, password+"-2", "cmd-secret-key", "AKIACMDTEST")
 	sm := secretsmanager.NewFromConfig(moto.AWSConfig())
 	putSecret := func(name, doc string, create bool) {
 		t.Helper()
@@ -109,6 +110,7 @@ spec:
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			<-exited
 		}
+		harness.RecordLeakText(t, harness.LeakLogs, output.String())
 		if t.Failed() {
 			t.Logf("secretmount sync output:\n%s", output.String())
 		}
@@ -162,6 +164,7 @@ spec:
 		t.Fatal(err)
 	}
 	status, _ := yaml.Marshal(ss.Status)
+	harness.RecordLeakText(t, harness.LeakMetrics, string(metrics))
 	out := output.String() + string(metrics) + string(status)
 	for _, v := range []string{password, "cmd-secret-key", "AKIACMDTEST"} {
 		if strings.Contains(out, v) {

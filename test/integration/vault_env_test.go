@@ -42,6 +42,8 @@ func startVaultEnv(t *testing.T) *vaultEnv {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", script, err, out)
 	}
+	// The values the guide's script seeds.
+	harness.RecordSecretValue(t, "your-secure-password", "your-access-key", "your-secret-key")
 	api.CreateNamespace(t, "cnpg-system")
 	api.CreateServiceAccount(t, "cnpg-system", "cnpg-sa", nil)
 	return e
@@ -50,11 +52,26 @@ func startVaultEnv(t *testing.T) *vaultEnv {
 // write is a root-token write to Vault.
 func (e *vaultEnv) write(t *testing.T, path string, data map[string]any) *vaultapi.Secret {
 	t.Helper()
+	if strings.Contains(path, "/data/") || strings.HasPrefix(path, "kv1/") {
+		recordLeaves(t, data)
+	}
 	s, err := e.root.Logical().Write(path, data)
 	if err != nil {
 		t.Fatalf("vault write %s: %v", path, err)
 	}
 	return s
+}
+
+// recordLeaves registers the string values of a KV write for the leak scan.
+func recordLeaves(t *testing.T, v any) {
+	switch v := v.(type) {
+	case string:
+		harness.RecordSecretValue(t, v)
+	case map[string]any:
+		for _, e := range v {
+			recordLeaves(t, e)
+		}
+	}
 }
 
 // identity is what kubelet hands the driver for a pod of ServiceAccount ns/sa: a real

@@ -34,6 +34,7 @@ func TestUpstreamDriverWithAWSBackend(t *testing.T) {
 		"prod/cnpg/postgres-credentials": `{"username":"postgres","password":"p\u00e4ss w0rd\n"}`,
 		"prod/cnpg/s3-credentials":       `{"accessKeyId":"AKIAEXAMPLE","secretAccessKey":"wJalr/K7MDENG+bPxRfiCY"}`,
 	} {
+		harness.RecordSecretValue(t, value)
 		_, err := sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: sdkaws.String(name), SecretString: sdkaws.String(value)})
 		if err != nil {
 			t.Logf("create secret %s: %v (kept, as another test of this binary may have made it)", name, err)
@@ -125,6 +126,8 @@ func guideVault(t *testing.T, api *harness.APIServer) *harness.Vault {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", script, err, out)
 	}
+	// The values the guide's script seeds, for the leak scan.
+	harness.RecordSecretValue(t, "your-secure-password", "your-access-key", "your-secret-key")
 	api.CreateNamespace(t, "cnpg-system")
 	api.CreateServiceAccount(t, "cnpg-system", "cnpg-sa", nil)
 	guide.done = true

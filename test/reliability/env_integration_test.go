@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"github.com/secretmount/secretmount/provider/plugin"
 	"github.com/secretmount/secretmount/provider/vault"
 	"github.com/secretmount/secretmount/test/csiclient"
+	"github.com/secretmount/secretmount/test/harness"
 )
 
 // classes is a ClassGetter over a map, standing in for the informer cache.
@@ -175,6 +177,7 @@ func newEnv(t *testing.T, tune func(*driver.Options)) *env {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(sockets) })
 	e := &env{root: t.TempDir(), sockets: sockets, classes: &classes{}, evil: &evil{}, logs: &logLines{}}
+	t.Cleanup(func() { harness.RecordLeakText(t, harness.LeakLogs, strings.Join(e.logs.all(), "\n")+"\n") })
 	logger := funcr.New(func(prefix, args string) { e.logs.add(prefix + " " + args) }, funcr.Options{Verbosity: 10})
 
 	closed := "http://" + closedAddr(t)
