@@ -8,14 +8,20 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/secretmount/secretmount/test/harness"
@@ -47,6 +53,12 @@ type cluster struct {
 	values []string
 	// vaultPassword is the current db-password in Vault.
 	vaultPassword string
+
+	// awsProxy and vaultProxy stand between secretmount and the backends and keep the
+	// ServiceAccount tokens that reached STS and Vault's kubernetes login.
+	awsProxy, vaultProxy *harness.CountingProxy
+	tokensMu             gosync.Mutex
+	tokens               map[string][]string // backend → tokens, in order
 }
 
 func randomValue(t *testing.T, prefix string) string {
@@ -98,7 +110,26 @@ func startCluster(t *testing.T) *cluster {
 	phase("CRDs, CSIDriver, classes and backends set up")
 	c.node = StartNode(t, c.api)
 	phase("node " + c.node.Name + " Ready (images built and imported)")
-	proxy := startNameProxy(t, map[string]string{vaultClusterAddress: c.vault.Addr})
+	c.tokens = map[string][]string{}
+	c.awsProxy = harness.NewCountingProxy(t, c.moto.Endpoint, func(r *http.Request, body []byte) string {
+		action := harness.AWSAction(r, body)
+		if action == "AssumeRoleWithWebIdentity" {
+			if form, err := url.ParseQuery(string(body)); err == nil {
+				c.keepToken("sts", form.Get("WebIdentityToken"))
+			}
+		}
+		return action
+	})
+	c.vaultProxy = harness.NewCountingProxy(t, c.vault.Addr, func(r *http.Request, body []byte) string {
+		if strings.HasSuffix(r.URL.Path, "/login") {
+			var login struct{ JWT string }
+			if err := json.Unmarshal(body, &login); err == nil {
+				c.keepToken("vault", login.JWT)
+			}
+		}
+		return harness.MethodPath(r, body)
+	})
+	proxy := startNameProxy(t, map[string]string{vaultClusterAddress: c.vaultProxy.URL})
 	c.startSecretmount(t, proxy)
 	phase("driver registered with kubelet, sync running")
 	return c
@@ -142,7 +173,7 @@ func (c *cluster) startSecretmount(t *testing.T, proxy string) {
 		"HTTP_PROXY=" + proxy, "http_proxy=" + proxy, "NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost"}
 	common := []string{
 		"--kubeconfig", c.api.Kubeconfig,
-		"--aws-endpoint", c.moto.Endpoint,
+		"--aws-endpoint", c.awsProxy.URL,
 		"--aws-region", harness.MotoRegion,
 		"--rotation-poll-interval", pollInterval.String(),
 		"--metrics-addr", "0",
@@ -244,4 +275,42 @@ func (c *cluster) putVault(t *testing.T, path string, data map[string]any) {
 			}
 		}
 	}
+}
+
+func (c *cluster) keepToken(backend, token string) {
+	if token == "" {
+		return
+	}
+	c.tokensMu.Lock()
+	defer c.tokensMu.Unlock()
+	c.tokens[backend] = append(c.tokens[backend], token)
+}
+
+// checkPodToken checks that a token kubelet requested for pod (bound to it, for
+// audience) reached backend: the API server's TokenReview names the pod's ServiceAccount
+// and the pod itself.
+func (c *cluster) checkPodToken(t *testing.T, backend, audience string, pod *corev1.Pod) {
+	t.Helper()
+	c.tokensMu.Lock()
+	tokens := slices.Clone(c.tokens[backend])
+	c.tokensMu.Unlock()
+	wantUser := "system:serviceaccount:" + pod.Namespace + ":" + pod.Spec.ServiceAccountName
+	var seen []string
+	for _, tok := range tokens {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		review, err := c.api.Client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
+			Spec: authenticationv1.TokenReviewSpec{Token: tok, Audiences: []string{audience}},
+		}, metav1.CreateOptions{})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := review.Status
+		pods := st.User.Extra["authentication.kubernetes.io/pod-name"]
+		seen = append(seen, fmt.Sprintf("authenticated=%t user=%s pod=%v", st.Authenticated, st.User.Username, pods))
+		if st.Authenticated && st.User.Username == wantUser && slices.Equal(pods, authenticationv1.ExtraValue{pod.Name}) {
+			return
+		}
+	}
+	t.Errorf("no token of %s for audience %s bound to pod %s/%s reached %s; %d tokens seen: %v", wantUser, audience, pod.Namespace, pod.Name, backend, len(tokens), seen)
 }

@@ -58,13 +58,16 @@ func (c *cluster) testAWSClass(t *testing.T) {
 		"s3-secret-key":                  secretKey,
 	}
 	c.waitForView(t, pod, want)
+	c.checkPodToken(t, "sts", "sts.amazonaws.com", pod)
 	c.waitForSecret(t, "postgres-credentials", map[string]string{"username": "postgres", "password": password})
 	c.waitForSecret(t, "s3-credentials", map[string]string{"access-key": accessKey, "secret-key": secretKey})
 
 	rotated := randomValue(t, "aws-pw-rotated")
 	want["db-password"] = rotated
 	want["prod_cnpg_postgres-credentials"] = c.putAWS(t, "prod/cnpg/postgres-credentials", map[string]string{"username": "postgres", "password": rotated}, false)
+	rotatedAt := time.Now()
 	c.waitForView(t, pod, want)
+	t.Logf("the rotation reached the container in %s (poll interval %s)", time.Since(rotatedAt).Round(100*time.Millisecond), pollInterval)
 	c.waitForSecret(t, "postgres-credentials", map[string]string{"username": "postgres", "password": rotated})
 
 	c.deleteAndCheckUnmounted(t, pod)
@@ -84,13 +87,16 @@ func (c *cluster) testVaultClass(t *testing.T) {
 		"s3-secret-key": "your-secret-key",
 	}
 	c.waitForView(t, pod, want)
+	c.checkPodToken(t, "vault", "vault", pod)
 	c.waitForSecret(t, "postgres-credentials", map[string]string{"username": "postgres", "password": "your-secure-password"})
 	c.waitForSecret(t, "s3-credentials", map[string]string{"access_key": "your-access-key", "secret_key": "your-secret-key"})
 
 	rotated := randomValue(t, "vault-pw-rotated")
 	c.putVault(t, "cnpg/data/postgres-credentials", map[string]any{"username": "postgres", "password": rotated})
 	want["db-password"] = rotated
+	rotatedAt := time.Now()
 	c.waitForView(t, pod, want)
+	t.Logf("the rotation reached the container in %s (poll interval %s)", time.Since(rotatedAt).Round(100*time.Millisecond), pollInterval)
 	c.waitForSecret(t, "postgres-credentials", map[string]string{"username": "postgres", "password": rotated})
 
 	c.deleteAndCheckUnmounted(t, pod)
