@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/go-logr/logr/testr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -39,7 +41,9 @@ func start(t *testing.T, opts Options) *running {
 	}
 	reg := prometheus.NewRegistry()
 	opts.Metrics = reg
-	opts.Log = testr.New(t)
+	if opts.Log.GetSink() == nil {
+		opts.Log = testr.New(t)
+	}
 	srv, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -321,5 +325,47 @@ func TestForeignSocketKeptOnStop(t *testing.T) {
 	}
 	if _, err := os.Stat(r.srv.SocketPath()); err != nil {
 		t.Errorf("the other process's socket was removed on stop: %v", err)
+	}
+}
+
+// Each re-creation after a refusal waits twice as long as the last, up to the
+// maximum; kubelet's success starts the back-off over.
+func TestRetryBackoff(t *testing.T) {
+	var mu gosync.Mutex
+	var waits []string
+	log := funcr.New(func(_, args string) {
+		if strings.Contains(args, `"msg"="re-creating the kubelet registration socket`) {
+			mu.Lock()
+			defer mu.Unlock()
+			_, after, _ := strings.Cut(args, `"after"=`)
+			waits = append(waits, strings.Trim(after, `"`))
+		}
+	}, funcr.Options{})
+	r := start(t, Options{Log: log, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 40 * time.Millisecond})
+	recreations := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(waits)
+	}
+	refuse := func() {
+		t.Helper()
+		n := recreations()
+		k := dialKubelet(t, r.srv.SocketPath())
+		k.getInfo()
+		k.notify(false, "RegisterPlugin error -- plugin registration failed")
+		waitFor(t, "the socket to be re-created", func() bool {
+			_, err := os.Stat(r.srv.SocketPath())
+			return recreations() == n+1 && err == nil && r.srv.Status().State == Pending
+		})
+	}
+	for range 4 {
+		refuse()
+	}
+	dialKubelet(t, r.srv.SocketPath()).notify(true, "")
+	refuse()
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"10ms", "20ms", "40ms", "40ms", "10ms"}; !slices.Equal(waits, want) {
+		t.Errorf("back-off before each re-creation = %v, want %v", waits, want)
 	}
 }
