@@ -70,7 +70,7 @@ func (c *cluster) testAWSClass(t *testing.T) {
 	t.Logf("the rotation reached the container in %s (poll interval %s)", time.Since(rotatedAt).Round(100*time.Millisecond), pollInterval)
 	c.waitForSecret(t, "postgres-credentials", map[string]string{"username": "postgres", "password": rotated})
 
-	c.deleteAndCheckUnmounted(t, pod)
+	c.deleteAndCheckUnmounted(t, pod, true)
 	// The pod was the Secrets' only owner: its unpublish releases and deletes them.
 	c.waitForSecretGone(t, "postgres-credentials")
 	c.waitForSecretGone(t, "s3-credentials")
@@ -99,7 +99,7 @@ func (c *cluster) testVaultClass(t *testing.T) {
 	t.Logf("the rotation reached the container in %s (poll interval %s)", time.Since(rotatedAt).Round(100*time.Millisecond), pollInterval)
 	c.waitForSecret(t, "postgres-credentials", map[string]string{"username": "postgres", "password": rotated})
 
-	c.deleteAndCheckUnmounted(t, pod)
+	c.deleteAndCheckUnmounted(t, pod, true)
 	c.waitForSecretGone(t, "postgres-credentials")
 	c.waitForSecretGone(t, "s3-credentials")
 }
@@ -162,7 +162,7 @@ func (c *cluster) testNotAllowed(t *testing.T) {
 	if _, err := os.Stat(c.node.podLogFile(got, "reader")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the container has a log file (%v): it should never have started", err)
 	}
-	c.deleteAndCheckUnmounted(t, got)
+	c.deleteAndCheckUnmounted(t, got, false)
 }
 
 // testSecretSyncWithoutPod asks the sync controller for the Vault class's credentials
@@ -264,12 +264,20 @@ func keys[V any](m map[string]V) []string {
 }
 
 // deleteAndCheckUnmounted deletes pod and checks that kubelet tore its volume down: the
-// tmpfs the driver mounted under the pod's folder is gone from this mount namespace.
-func (c *cluster) deleteAndCheckUnmounted(t *testing.T, pod *corev1.Pod) {
+// tmpfs the driver mounted at the volume's path (when published is true) is gone from
+// this mount namespace, and nothing else is mounted under the pod's folder.
+func (c *cluster) deleteAndCheckUnmounted(t *testing.T, pod *corev1.Pod, published bool) {
 	t.Helper()
 	before, err := c.node.podVolumeMounts(pod)
 	if err != nil {
 		t.Fatal(err)
+	}
+	want := []mountPoint{}
+	if published {
+		want = append(want, mountPoint{Path: c.node.secretsVolumePath(pod), FSType: "tmpfs"})
+	}
+	if !reflect.DeepEqual(append([]mountPoint{}, before...), want) {
+		t.Errorf("mounts under pod %s's folder before deletion: %+v, want %+v", pod.Name, before, want)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -281,9 +289,8 @@ func (c *cluster) deleteAndCheckUnmounted(t *testing.T, pod *corev1.Pod) {
 		t.Fatal(err)
 	}
 	if len(after) != 0 {
-		t.Errorf("after pod %s was deleted these are still mounted: %v (before: %v)", pod.Name, after, before)
+		t.Errorf("after pod %s was deleted these are still mounted: %+v", pod.Name, after)
 	}
-	t.Logf("pod %s deleted; mounts under its folder before: %v", pod.Name, before)
 }
 
 func (c *cluster) podEvents(pod *corev1.Pod) ([]corev1.Event, error) {

@@ -26,31 +26,40 @@ func makeSharedMount(dir string) error {
 	return nil
 }
 
-// mountsUnder lists the mount points at or below dir from /proc/self/mountinfo,
-// deepest first.
-func mountsUnder(dir string) ([]string, error) {
+// mountPoint is one line of /proc/self/mountinfo.
+type mountPoint struct {
+	Path   string
+	FSType string
+}
+
+// mountsUnder lists the mounts at or below dir from /proc/self/mountinfo, deepest
+// first.
+func mountsUnder(dir string) ([]mountPoint, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var points []string
+	var points []mountPoint
 	s := bufio.NewScanner(f)
 	s.Buffer(make([]byte, 64*1024), 1024*1024)
 	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) < 5 {
+		// id parent major:minor root mount-point options [optional...] - fstype source super-options
+		line := s.Text()
+		fields := strings.Fields(line)
+		_, after, ok := strings.Cut(line, " - ")
+		if len(fields) < 5 || !ok {
 			continue
 		}
 		p := unescapeMountPath(fields[4])
 		if p == dir || strings.HasPrefix(p, dir+"/") {
-			points = append(points, p)
+			points = append(points, mountPoint{Path: p, FSType: strings.Fields(after)[0]})
 		}
 	}
 	if err := s.Err(); err != nil {
 		return nil, err
 	}
-	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	sort.Slice(points, func(i, j int) bool { return len(points[i].Path) > len(points[j].Path) })
 	return points, nil
 }
 
@@ -82,7 +91,8 @@ func unmountUnder(dir string) error {
 		return err
 	}
 	var errs []error
-	for _, p := range points {
+	for _, m := range points {
+		p := m.Path
 		if err := unix.Unmount(p, 0); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 			if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
 				errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))

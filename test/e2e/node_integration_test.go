@@ -58,7 +58,9 @@ func (n *Node) PluginsDir() string { return filepath.Join(n.RootDir, "plugins") 
 func (n *Node) RegistryDir() string { return filepath.Join(n.RootDir, "plugins_registry") }
 
 // kubeletPath is the kubelet that hack/setup/node.sh builds next to kube-apiserver.
-func kubeletPath() string { return filepath.Join(filepath.Dir(harness.KubeAPIServerPath()), "kubelet") }
+func kubeletPath() string {
+	return filepath.Join(harness.CacheDir(), "kubernetes-"+kubeVersion(), "kubelet")
+}
 
 // StartNode starts containerd and kubelet for api, with the test images imported, and
 // waits until the Node is Ready. When the test ends it deletes every pod bound to the node
@@ -120,7 +122,25 @@ func StartNode(t *testing.T, api *harness.APIServer) *Node {
 	n.importImages(t)
 	t.Logf("containerd up, images built and imported in %s", time.Since(mark).Round(100*time.Millisecond))
 	n.startKubelet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	node, err := api.Client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// hack/setup/kubernetes.sh stamps the version into the binary; the node reports it.
+	if got, want := node.Status.NodeInfo.KubeletVersion, kubeVersion(); got != want {
+		t.Errorf("node %s reports kubelet %q, want %q", n.Name, got, want)
+	}
 	return n
+}
+
+// kubeVersion is the Kubernetes release hack/setup builds (KUBE_VERSION, as there).
+func kubeVersion() string {
+	if v := os.Getenv("KUBE_VERSION"); v != "" {
+		return v
+	}
+	return "v1.34.4"
 }
 
 func (n *Node) startContainerd(t *testing.T) {

@@ -166,6 +166,12 @@ func (n *Node) lastView(pod *corev1.Pod) (*View, error) {
 }
 
 // podVolumeMounts lists the mounts under the pod's folder in kubelet's root.
-func (n *Node) podVolumeMounts(pod *corev1.Pod) ([]string, error) {
+func (n *Node) podVolumeMounts(pod *corev1.Pod) ([]mountPoint, error) {
 	return mountsUnder(filepath.Join(n.RootDir, "pods", string(pod.UID)))
+}
+
+// secretsVolumePath is where kubelet asks the driver to publish the pod's "secrets"
+// volume.
+func (n *Node) secretsVolumePath(pod *corev1.Pod) string {
+	return filepath.Join(n.RootDir, "pods", string(pod.UID), "volumes", "kubernetes.io~csi", "secrets", "mount")
 }
