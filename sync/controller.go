@@ -74,7 +74,10 @@ func (c *Controller) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrl.Result{}, nil
 }
 
-// report emits the event and log line of an outcome. Neither carries a value.
+// report emits the log line of an outcome, and for a failure a Warning event. Neither
+// carries a value. A success has no event: its status condition already says it, and an
+// event would be a third API write per SecretSync (after the Secret and the status) in
+// every burst, as upstream's controller also does without.
 func (c *Controller) report(ctx context.Context, ss *v1alpha1.SecretSync, out outcome) {
 	logger := log.FromContext(ctx)
 	secret := ss.Namespace + "/" + ss.Name
@@ -83,10 +86,8 @@ func (c *Controller) report(ctx context.Context, ss *v1alpha1.SecretSync, out ou
 		c.events.Eventf(ss, corev1.EventTypeWarning, out.reason, "secret %s not synced: %s", secret, out.message)
 		logger.Info("secret not synced", "secret", secret, "reason", out.reason, "message", out.message)
 	case out.result == resultCreated:
-		c.events.Eventf(ss, corev1.EventTypeNormal, v1alpha1.ReasonCreateSucceeded, "secret %s created", secret)
 		logger.Info("secret created", "secret", secret)
 	case out.result == resultUpdated:
-		c.events.Eventf(ss, corev1.EventTypeNormal, v1alpha1.ReasonValueChangeOrForceUpdateDetected, "secret %s updated", secret)
 		logger.Info("secret updated", "secret", secret)
 	}
 }

@@ -13,7 +13,10 @@
 //     driver rendered, byte for byte. It queues the work and never blocks the mount.
 //   - Rotation: every poll interval each SecretSync is synced again; fetches of one
 //     (identity, SecretProviderClass) are shared within a tick, so a backend sees one call
-//     per object per tick however many SecretSyncs use it.
+//     per object per tick however many SecretSyncs use it. Several SecretSyncs are synced
+//     at once (Config.MaxConcurrentReconciles); concurrent TokenRequests of one
+//     ServiceAccount and audience are shared too. A pass that finds the Secret in step
+//     writes nothing, status included; a success emits no event (its condition says it).
 //   - The Writer is the only code that writes Secrets: server-side apply with field manager
 //     "secretmount", a write only when type, labels, annotations or data differ from the
 //     live Secret, and never over a Secret secretmount did not create unless that Secret

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -73,15 +72,10 @@ func upstreamDriverPath(t *testing.T) string {
 	return p
 }
 
+// buildSecretmount builds cmd/secretmount once for all the scenarios of this binary.
 func buildSecretmount(t *testing.T) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "secretmount")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/secretmount")
-	cmd.Dir = harness.RepoRoot(t)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/secretmount: %v\n%s", err, b)
-	}
-	return out
+	return harness.SecretmountBinary(t)
 }
 
 // setup starts the API server, moto behind a counting proxy, both drivers and the
