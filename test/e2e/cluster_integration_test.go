@@ -187,7 +187,7 @@ func (c *cluster) startSecretmount(t *testing.T, proxy string) {
 	args := []string{"driver",
 		"--endpoint", "unix://" + socket,
 		"--node-id", c.node.Name,
-		"--state-dir", filepath.Join(c.node.Dir, "driver-state"),
+		"--state-dir", c.driverStateDir(),
 		"--enable-secret-rotation",
 		// The driver registers itself with kubelet's plugin watcher; no
 		// csi-node-driver-registrar sidecar.
@@ -314,3 +314,5 @@ func (c *cluster) checkPodToken(t *testing.T, backend, audience string, pod *cor
 	}
 	t.Errorf("no token of %s for audience %s bound to pod %s/%s reached %s; %d tokens seen: %v", wantUser, audience, pod.Namespace, pod.Name, backend, len(tokens), seen)
 }
+
+func (c *cluster) driverStateDir() string { return filepath.Join(c.node.Dir, "driver-state") }

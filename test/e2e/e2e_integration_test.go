@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -279,6 +280,9 @@ func (c *cluster) deleteAndCheckUnmounted(t *testing.T, pod *corev1.Pod, publish
 	if !reflect.DeepEqual(append([]mountPoint{}, before...), want) {
 		t.Errorf("mounts under pod %s's folder before deletion: %+v, want %+v", pod.Name, before, want)
 	}
+	if got, want := c.driverRecords(t), len(want); got != want {
+		t.Errorf("the driver keeps %d published-volume records before pod %s is deleted, want %d", got, pod.Name, want)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	if err := deletePod(ctx, c.api, pod.Namespace, pod.Name); err != nil {
@@ -291,6 +295,21 @@ func (c *cluster) deleteAndCheckUnmounted(t *testing.T, pod *corev1.Pod, publish
 	if len(after) != 0 {
 		t.Errorf("after pod %s was deleted these are still mounted: %+v", pod.Name, after)
 	}
+	// The driver drops a volume's record when kubelet unpublishes it.
+	if got := c.driverRecords(t); got != 0 {
+		t.Errorf("the driver keeps %d published-volume records after pod %s was deleted, want 0", got, pod.Name)
+	}
+}
+
+// driverRecords counts the driver's records of published volumes (one JSON file each in
+// its --state-dir).
+func (c *cluster) driverRecords(t *testing.T) int {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(c.driverStateDir(), "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(m)
 }
 
 func (c *cluster) podEvents(pod *corev1.Pod) ([]corev1.Event, error) {
