@@ -90,7 +90,7 @@ func (o *driverOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("load the Kubernetes client configuration: %w", err)
 	}
-	stopRuntime, err := o.runtime.start(driverGCPercent)
+	stopRuntime, err := o.runtime.start(nodeGCPercent)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ type providerOptions struct {
 	name       string
 	backend    string
 	timeout    time.Duration
+	runtime    runtimeOptions
 	log        logOptions
 }
 
@@ -49,6 +50,7 @@ so which parameter dialect, serves the requests; it defaults to the provider nam
 	f.StringVar(&o.name, "provider-name", "secretmount", "provider name to answer as: the socket's base name (aws, vault, ...)")
 	f.StringVar(&o.backend, "backend", "", "built-in backend serving the requests (aws or vault); empty means --provider-name")
 	f.DurationVar(&o.timeout, "provider-timeout", 30*time.Second, "bound on each Mount call")
+	o.runtime.addFlags(f)
 	o.log.addFlags(f)
 	return cmd
 }
@@ -58,6 +60,11 @@ func (o *providerOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	stopRuntime, err := o.runtime.start(nodeGCPercent)
+	if err != nil {
+		return err
+	}
+	defer stopRuntime()
 	reg := provider.NewRegistry()
 	for _, add := range providerBackends {
 		if err := add(reg); err != nil {

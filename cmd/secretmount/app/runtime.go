@@ -13,12 +13,13 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// driverGCPercent is the driver's garbage collection target when GOGC is not set: the
-// heap may grow to 1.5 times the live data instead of Go's default 2 times. The driver
-// runs on every node with a small live heap (about 10 MiB with 500 volumes published),
-// so the trade is a little more GC work per publish for less memory on every node: with
-// 500 volumes published its anonymous memory was 19 MiB instead of 23 MiB.
-const driverGCPercent = 50
+// nodeGCPercent is the garbage collection target of the commands that run on every node
+// (driver, provider) when GOGC is not set: the heap may grow to 1.5 times the live data
+// instead of Go's default 2 times. Their live heap is small (the driver's is about
+// 10 MiB with 500 volumes published), so the trade is a little more GC work for less
+// memory on every node: with 500 volumes published the driver's anonymous memory was
+// 19 MiB instead of 23 MiB.
+const nodeGCPercent = 50
 
 // runtimeOptions are the Go runtime settings of a long-running command.
 type runtimeOptions struct {
