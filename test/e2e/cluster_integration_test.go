@@ -222,18 +222,23 @@ func (c *cluster) startSecretmount(t *testing.T, proxy string) {
 	})
 }
 
-// logsOfSecretmount is the driver's and the sync controller's output so far.
-func (c *cluster) logsOfSecretmount(t *testing.T) string {
+// processLogs maps each host process's name to its output so far: the driver, the sync
+// controller, and kubelet and containerd, which log the driver's errors.
+func (c *cluster) processLogs(t *testing.T) map[string]string {
 	t.Helper()
-	var out []byte
-	for _, p := range []*harness.Program{c.driver, c.sync} {
-		b, err := os.ReadFile(p.Log)
+	files := map[string]string{"driver": c.driver.Log, "sync": c.sync.Log}
+	for _, l := range c.node.Logs {
+		files[strings.TrimSuffix(filepath.Base(l), ".log")] = l
+	}
+	out := map[string]string{}
+	for name, f := range files {
+		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, b...)
+		out[name] = string(b)
 	}
-	return string(out)
+	return out
 }
 
 func (c *cluster) putAWS(t *testing.T, name string, doc map[string]string, create bool) string {

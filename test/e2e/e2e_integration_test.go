@@ -32,11 +32,19 @@ func TestRealNode(t *testing.T) {
 	t.Run("VaultClassInRunningPod", c.testVaultClass)
 	t.Run("ServiceAccountNotAllowed", c.testNotAllowed)
 	t.Run("SecretSyncWithoutPod", c.testSecretSyncWithoutPod)
-	t.Run("NoValueInSecretmountLogs", func(t *testing.T) {
-		logs := c.logsOfSecretmount(t)
-		for _, v := range c.values {
-			if strings.Contains(logs, v) {
-				t.Errorf("a secret value written by the test appears in the driver's or the sync controller's log")
+	t.Run("NoValueInProcessLogs", func(t *testing.T) {
+		logs := c.processLogs(t)
+		if len(logs) != 4 {
+			t.Fatalf("logs of %v, want the driver, sync, kubelet and containerd", keys(logs))
+		}
+		for name, log := range logs {
+			if log == "" {
+				t.Errorf("the %s log is empty", name)
+			}
+			for i, v := range c.values {
+				if strings.Contains(log, v) {
+					t.Errorf("secret value #%d written by the test appears in the %s log", i, name)
+				}
 			}
 		}
 	})

@@ -47,6 +47,8 @@ type Node struct {
 	PodLogsDir string
 	// Containerd is containerd's socket path.
 	Containerd string
+	// Logs are the files holding containerd's and kubelet's output.
+	Logs []string
 
 	api *harness.APIServer
 }
@@ -165,7 +167,7 @@ func (n *Node) startContainerd(t *testing.T) {
 	// Registered before containerd starts, so it runs after kubelet is stopped and before
 	// containerd is: containers of pods kubelet did not finish removing go with their shims.
 	t.Cleanup(func() { n.removeContainers(t) })
-	harness.StartProgram(t, harness.ProgramSpec{
+	p := harness.StartProgram(t, harness.ProgramSpec{
 		Name:         "containerd",
 		Path:         "containerd",
 		Args:         []string{"--config", configFile},
@@ -173,6 +175,7 @@ func (n *Node) startContainerd(t *testing.T) {
 		Ready:        harness.FileExists(n.Containerd),
 		ReadyTimeout: nodeStartTimeout,
 	})
+	n.Logs = append(n.Logs, p.Log)
 }
 
 // containerdConfig is containerd's configuration for this machine: no systemd (cgroupfs),
@@ -289,7 +292,7 @@ func (n *Node) startKubelet(t *testing.T) {
 	// Registered before kubelet starts, so it runs while kubelet still runs: kubelet is
 	// what unpublishes the deleted pods' volumes.
 	t.Cleanup(func() { n.deletePods(t) })
-	harness.StartProgram(t, harness.ProgramSpec{
+	p := harness.StartProgram(t, harness.ProgramSpec{
 		Name: "kubelet",
 		Path: kubeletPath(),
 		Args: []string{
@@ -305,6 +308,7 @@ func (n *Node) startKubelet(t *testing.T) {
 		Ready:        n.ready,
 		ReadyTimeout: nodeStartTimeout,
 	})
+	n.Logs = append(n.Logs, p.Log)
 }
 
 // kubeletConfig fits this machine: PID 1 is not systemd and cgroups are v1, so cgroupfs
