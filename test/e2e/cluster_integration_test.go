@@ -76,6 +76,7 @@ func startCluster(t *testing.T) *cluster {
 	root := harness.RepoRoot(t)
 	fixtures := harness.FixturesDir(t)
 	c := &cluster{}
+	warmed := warmSecretmountBuild(t, root)
 	mark := time.Now()
 	phase := func(what string) {
 		t.Logf("%s in %s", what, time.Since(mark).Round(100*time.Millisecond))
@@ -130,9 +131,37 @@ func startCluster(t *testing.T) *cluster {
 		return harness.MethodPath(r, body)
 	})
 	proxy := startNameProxy(t, map[string]string{vaultClusterAddress: c.vaultProxy.URL})
+	<-warmed
 	c.startSecretmount(t, proxy)
 	phase("driver registered with kubelet, sync running")
 	return c
+}
+
+// warmSecretmountBuild compiles cmd/secretmount into the build cache while the
+// components start, so harness.SecretmountBinary only links; the returned channel closes
+// when the compile is over. Its errors are left to SecretmountBinary, which reports them.
+func warmSecretmountBuild(t *testing.T, root string) <-chan struct{} {
+	t.Helper()
+	done := make(chan struct{})
+	cmd := exec.Command("go", "build", "-o", os.DevNull, "./cmd/secretmount")
+	cmd.Dir = root
+	if err := cmd.Start(); err != nil {
+		close(done)
+		return done
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	return done
 }
 
 // applyChartCSIDriver creates the CSIDriver object as the Helm chart renders it (pod info
