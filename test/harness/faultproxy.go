@@ -64,6 +64,7 @@ type FaultProxy struct {
 	// URL is the proxy's address, http://127.0.0.1:<port>.
 	URL string
 
+	srv      *httptest.Server
 	target   *url.URL
 	classify func(r *http.Request, body []byte) string
 	maxDelay time.Duration
@@ -85,12 +86,12 @@ func NewFaultProxy(t testing.TB, target string, cfg FaultConfig) *FaultProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(p)
+	p.srv = httptest.NewServer(p)
 	t.Cleanup(func() {
-		srv.Close()
+		p.srv.Close()
 		p.client.CloseIdleConnections()
 	})
-	p.URL = srv.URL
+	p.URL = p.srv.URL
 	return p
 }
 
@@ -280,6 +281,14 @@ func reset(w http.ResponseWriter) {
 		_ = tcp.SetLinger(0)
 	}
 	_ = conn.Close()
+}
+
+// CloseConnections closes every connection of the proxy, to its clients (in flight or
+// idle) and to the target, so that a test counting a client's goroutines and open
+// files does not count keep-alive connections that come and go.
+func (p *FaultProxy) CloseConnections() {
+	p.srv.CloseClientConnections()
+	p.client.CloseIdleConnections()
 }
 
 // Requests is the number of requests of key so far.
