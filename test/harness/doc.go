@@ -20,6 +20,14 @@
 // When one is missing, or a test needs root and is not root, Unavailable fails the test
 // with a clear message if CI=true and skips it with that message otherwise.
 //
+// With SECRETMOUNT_LEAK_DIR set (`make test` sets it), the harness records for the
+// suite-wide leak scan (test/leakscan): the values tests seed (RecordSecretValue; the
+// ServiceAccount tokens Token hands out and the Vault root and API admin tokens too), the
+// logs of secretmount programs started with StartProgram, in-process loggers
+// (LeakLogger), every event and SecretSync status an API server holds when it stops, and
+// metrics and errors tests hand it (ScrapeMetrics, RecordLeakText, RecordError).
+// Unset, nothing is recorded.
+//
 // The harness is for tests only: production code must not import it. It must not start
 // anything on a non-loopback address or stop a process it did not start.
 package harness

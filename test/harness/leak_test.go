@@ -2,6 +2,8 @@ package harness
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,6 +55,19 @@ func TestLeakRecording(t *testing.T) {
 	logs := leakFiles(t, dir, LeakLogs)
 	if len(logs) != 1 || !strings.Contains(logs[0], `"msg":"published"`) || !strings.Contains(logs[0], `"volume":"csi-1"`) {
 		t.Errorf("logs recorded: %q, want the V(5) line as JSON", logs)
+	}
+}
+
+func TestScrapeMetricsRecordsTheExposition(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(LeakDirEnv, dir)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("secretmount_publish_total 3\n"))
+	}))
+	t.Cleanup(srv.Close)
+	ScrapeMetrics(t, srv.URL+"/metrics")
+	if got := leakFiles(t, dir, LeakMetrics); len(got) != 1 || got[0] != "secretmount_publish_total 3\n" {
+		t.Errorf("metrics recorded: %q", got)
 	}
 }
 

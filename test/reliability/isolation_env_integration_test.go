@@ -21,6 +21,7 @@ import (
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/secretmount/secretmount/driver"
 	"github.com/secretmount/secretmount/provider"
@@ -48,9 +49,11 @@ func startIsolationDriver(t *testing.T, api *harness.APIServer, reg *provider.Re
 		t.Fatal(err)
 	}
 	sockets := isoSocketDir(t)
+	metrics := prometheus.NewRegistry()
+	t.Cleanup(func() { recordMetrics(t, metrics) })
 	d, err := driver.New(driver.Options{
 		Endpoint: filepath.Join(sockets, "csi.sock"), NodeID: "node-1", ProviderTimeout: 30 * time.Second,
-		Classes: classes, Providers: reg, Log: harness.LeakLogger(t),
+		Classes: classes, Providers: reg, Log: harness.LeakLogger(t), Metrics: metrics,
 	})
 	if err != nil {
 		t.Fatal(err)
