@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -73,8 +75,9 @@ func TestFaultProxyKinds(t *testing.T) {
 			}
 		}},
 		{name: "reset", kind: FaultReset, rate: 1, check: func(t *testing.T, status int, body string, err error) {
-			if err == nil {
-				t.Errorf("got %d %q, want a connection error", status, body)
+			// SO_LINGER 0: the client reads a reset, not an orderly close.
+			if !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("got %d %q %v, want a connection reset", status, body, err)
 			}
 		}},
 		{name: "5xx", kind: FaultStatus, rate: 1, check: func(t *testing.T, status int, body string, err error) {
@@ -186,5 +189,52 @@ func TestFaultProxyConfigErrors(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestFaultProxyCloseConnections: an idle keep-alive connection of a client is closed,
+// and the client's next request still gets through on a new one.
+func TestFaultProxyCloseConnections(t *testing.T) {
+	up, _ := echoBackend(t)
+	p := NewFaultProxy(t, up.URL, FaultConfig{})
+	var conns atomic.Int64
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	do := func() {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, p.URL+"/x", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+			if !info.Reused {
+				conns.Add(1)
+			}
+		}}
+		resp, err := c.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	do()
+	do()
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections for two requests before CloseConnections, want 1 kept alive", n)
+	}
+	p.CloseConnections()
+	// The client learns of the close when its connection reads EOF; give it a moment
+	// by retrying until a new connection is used (bounded).
+	for i := 0; conns.Load() == 1; i++ {
+		if i == 100 {
+			t.Fatal("the client kept using its connection after CloseConnections")
+		}
+		time.Sleep(10 * time.Millisecond)
+		do()
+	}
+	if p.Requests("") < 3 {
+		t.Errorf("%d requests counted, want at least 3", p.Requests(""))
 	}
 }
