@@ -119,20 +119,24 @@ func (c *cluster) testNotAllowed(t *testing.T) {
 	c.api.CreateServiceAccount(t, guideNamespace, "intruder", nil)
 	pod := createPod(t, c.api, c.node.readerPod(guideNamespace, "intruder-reader", "intruder", vaultClassName))
 
+	// Two failed mounts: kubelet tried again after the first and still did not start the
+	// container.
 	var failed []corev1.Event
-	waitFor(t, "a FailedMount event for pod "+pod.Name, func() error {
+	waitFor(t, "two failed mounts reported for pod "+pod.Name, func() error {
 		evs, err := c.podEvents(pod)
 		if err != nil {
 			return err
 		}
 		failed = failed[:0]
+		var count int32
 		for _, e := range evs {
 			if e.Reason == "FailedMount" {
 				failed = append(failed, e)
+				count += max(e.Count, 1)
 			}
 		}
-		if len(failed) == 0 {
-			return fmt.Errorf("%d events, none FailedMount", len(evs))
+		if count < 2 {
+			return fmt.Errorf("%d events, %d FailedMount", len(evs), count)
 		}
 		return nil
 	})
