@@ -72,10 +72,8 @@ func StartNode(t *testing.T, api *harness.APIServer) *Node {
 	t.Helper()
 	harness.RequireRoot(t)
 	for _, bin := range []string{"containerd", "runc", "ctr", "ip"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if _, err := os.Stat(filepath.Join("/usr/sbin", bin)); err != nil {
-				harness.Unavailable(t, "%s not found; run `make setup` (hack/setup/node.sh) as root", bin)
-			}
+		if _, err := hostBinary(bin); err != nil {
+			harness.Unavailable(t, "%v; run `make setup` (hack/setup/node.sh) as root", err)
 		}
 	}
 	if info, err := os.Stat(kubeletPath()); err != nil || info.Mode()&0o111 == 0 {
@@ -169,7 +167,7 @@ func (n *Node) startContainerd(t *testing.T) {
 	t.Cleanup(func() { n.removeContainers(t) })
 	p := harness.StartProgram(t, harness.ProgramSpec{
 		Name:         "containerd",
-		Path:         "containerd",
+		Path:         mustHostBinary(t, "containerd"),
 		Args:         []string{"--config", configFile},
 		Env:          []string{hostPath, "HOME=" + cd, "LANG=C.UTF-8"},
 		Ready:        harness.FileExists(n.Containerd),
@@ -212,7 +210,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 `
 
 func (n *Node) ctr(args ...string) (string, error) {
-	cmd := exec.Command("ctr", append([]string{"--address", n.Containerd, "--namespace", "k8s.io"}, args...)...)
+	path, err := hostBinary("ctr")
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(path, append([]string{"--address", n.Containerd, "--namespace", "k8s.io"}, args...)...)
 	cmd.Env = []string{hostPath, "HOME=" + n.Dir}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -453,4 +455,28 @@ func removeEmptyDirs(t *testing.T, dirs []string) {
 			t.Logf("leaving %s: %v", d, err)
 		}
 	}
+}
+
+// hostBinary finds a program of the node's packages on the test's PATH or in the sbin
+// folders, which a non-login PATH may lack.
+func hostBinary(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin"} {
+		p := filepath.Join(dir, name)
+		if info, err := os.Stat(p); err == nil && !info.IsDir() && info.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found", name)
+}
+
+func mustHostBinary(t *testing.T, name string) string {
+	t.Helper()
+	p, err := hostBinary(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
