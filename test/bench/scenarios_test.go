@@ -138,6 +138,7 @@ func TestSideBySide(t *testing.T) {
 		tab.row(fmt.Sprintf("2 burst %d publishes, %s: STS exchanges", n.burst, b.label), float64(ids["ours"]), float64(ids["upstream"]))
 		tab.row(fmt.Sprintf("2 burst %d publishes, %s: Secrets Manager requests", n.burst, b.label), float64(fetches["ours"]), float64(fetches["upstream"]))
 	}
+	onePodManyVolumes(t, e, tab)
 
 	// Scenario 4: memory, threads, descriptors idle and with N volumes published.
 	after := map[string][]figures{}

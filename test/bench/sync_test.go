@@ -67,7 +67,7 @@ func TestSideBySideSync(t *testing.T) {
 	moto := harness.SharedMoto(t)
 	seedMoto(t, moto)
 	proxy := harness.NewCountingProxy(t, moto.Endpoint, harness.AWSAction)
-	audit := &auditReader{t: t, path: auditLog}
+	audit := &auditReader{path: auditLog}
 	t.Logf("API server with audit log and moto ready after %s", time.Since(began).Round(time.Millisecond))
 	bin := buildSecretmount(t)
 	t.Logf("secretmount built after %s", time.Since(began).Round(time.Millisecond))
@@ -82,13 +82,18 @@ func TestSideBySideSync(t *testing.T) {
 	}
 	tab := &table{}
 	tab.note("scenario 5, run: %s (%d SecretSyncs of the guide's class created at once, over %d ServiceAccounts; rotation poll %s)", mode, syncs, serviceAccounts, interval)
-	tab.note("ours: `secretmount sync` (defaults: --max-concurrent-reconciles=%d --kube-api-qps=50 --kube-api-burst=100) against a kube-apiserver of its own; moto behind the counting proxy",
+	tab.note("ours: `secretmount sync` (defaults: --max-concurrent-reconciles=%d --kube-api-qps=100 --kube-api-burst=200) against a kube-apiserver of its own; moto behind the counting proxy",
 		secretsync.DefaultMaxConcurrentReconciles)
 	tab.note("upstream: n/a: the upstream Secrets Store CSI Driver has no SecretSync (that is the separate secrets-store-sync-controller, not built in this harness)")
 	tab.note("API requests: the API server's audit log (Metadata level), requests whose User-Agent is secretmount's; writes are create/update/patch/delete")
 	tab.note("time until all Secrets exist: from the first SecretSync create to the last Secret seen by a watch; status: to the last Create=True condition")
 	for _, r := range runs {
-		f := r.run(t, api, proxy, audit, bin, syncs, serviceAccounts)
+		// A subtest per run, so its controller is stopped before the next run starts
+		// (the runs share the API server, the audit log and the proxy).
+		var f syncFigures
+		if !t.Run(r.label, func(t *testing.T) { f = r.run(t, api, proxy, audit, bin, syncs, serviceAccounts) }) {
+			continue
+		}
 		t.Logf("%s: done after %s", r.label, time.Since(began).Round(time.Millisecond))
 		f.rows(tab, r.label, syncs, serviceAccounts)
 		if !r.tick {
@@ -123,6 +128,7 @@ type syncFigures struct {
 	tick                             bool           // the tick figures were measured
 	tickOverlap                      bool           // a rotation tick ran before the burst was done
 	tooLargeRV                       int
+	burstFetches                     float64 // secretmount_sync_backend_fetches_total over the burst
 }
 
 func (r syncRun) run(t *testing.T, api *harness.APIServer, proxy *harness.CountingProxy, audit *auditReader, bin string, syncs, serviceAccounts int) syncFigures {
@@ -184,9 +190,10 @@ func (r syncRun) run(t *testing.T, api *harness.APIServer, proxy *harness.Counti
 	}
 	secrets := watchSecrets(t, api, ns, names)
 	statuses := watchCreated(t, c, ns, names)
-	created0, unchanged0 := scrapeSum(t, metrics, created), scrapeSum(t, metrics, unchanged)
+	const fetches = `secretmount_sync_backend_fetches_total`
+	created0, unchanged0, fetches0 := scrapeSum(t, metrics, created), scrapeSum(t, metrics, unchanged), scrapeSum(t, metrics, fetches)
 	proxy.Take()
-	audit.take()
+	audit.take(t)
 
 	start := time.Now()
 	createSyncs(t, c, ns, names, sas)
@@ -198,20 +205,21 @@ func (r syncRun) run(t *testing.T, api *harness.APIServer, proxy *harness.Counti
 	})
 	// Writes the controller queues (events, if any) land after the status; the burst
 	// is over once its requests stop.
-	audit.settle(500 * time.Millisecond)
+	audit.settle(t, 500*time.Millisecond)
 	unchanged1 := scrapeSum(t, metrics, unchanged)
 	f.tickOverlap = unchanged1 > unchanged0
+	f.burstFetches = scrapeSum(t, metrics, fetches) - fetches0
 	f.burstBackend = proxy.Take()
-	f.burstWrites, f.burstReads = audit.take()
+	f.burstWrites, f.burstReads = audit.take(t)
 
 	if r.tick {
 		// The next rotation tick finds nothing changed.
 		waitFor(t, "a rotation tick over every SecretSync", 2*interval+time.Minute, func() bool {
 			return scrapeSum(t, metrics, unchanged) >= unchanged1+float64(syncs)
 		})
-		audit.settle(500 * time.Millisecond)
+		audit.settle(t, 500*time.Millisecond)
 		f.tickBackend = proxy.Take()
-		f.tickWrites, f.tickReads = audit.take()
+		f.tickWrites, f.tickReads = audit.take(t)
 	}
 	if n := scrapeSum(t, metrics, `secretmount_sync_errors_total`); n > 0 {
 		t.Errorf("%s: %v failed syncs", r.label, n)
@@ -231,6 +239,10 @@ func (f syncFigures) rows(tab *table, label string, syncs, serviceAccounts int) 
 	}
 	tab.row(fmt.Sprintf("5 sync %s: burst API writes per SecretSync, all", label), float64(total(f.burstWrites))/n, -1)
 	tab.row(fmt.Sprintf("5 sync %s: burst API reads per SecretSync (get/list)", label), float64(total(f.burstReads))/n, -1)
+	for _, k := range sortedKeys(f.burstReads) {
+		tab.row(fmt.Sprintf("5 sync %s: burst API reads, %s", label, k), float64(f.burstReads[k]), -1)
+	}
+	tab.row(fmt.Sprintf("5 sync %s: burst backend fetches (controller's count, after sharing)", label), f.burstFetches, -1)
 	tab.row(fmt.Sprintf("5 sync %s: burst TokenRequests per ServiceAccount", label), float64(f.burstWrites["create serviceaccounts/token"])/float64(serviceAccounts), -1)
 	for _, k := range sortedKeys(f.burstBackend) {
 		tab.row(fmt.Sprintf("5 sync %s: burst backend %s (%d ServiceAccounts)", label, k, serviceAccounts), float64(f.burstBackend[k]), -1)
@@ -430,7 +442,6 @@ func watchCreated(t *testing.T, c client.WithWatch, ns string, names []string) *
 
 // auditReader counts the audit log's events of secretmount's requests since the last take.
 type auditReader struct {
-	t      *testing.T
 	path   string
 	offset int64
 }
@@ -451,12 +462,12 @@ type auditEvent struct {
 
 // settle waits until the audit log has not grown for quiet (at most a minute), so the
 // requests of a phase are all in it before the phase is counted.
-func (a *auditReader) settle(quiet time.Duration) {
-	a.t.Helper()
+func (a *auditReader) settle(t *testing.T, quiet time.Duration) {
+	t.Helper()
 	size := func() int64 {
 		fi, err := os.Stat(a.path)
 		if err != nil {
-			a.t.Fatalf("audit log: %v", err)
+			t.Fatalf("audit log: %v", err)
 		}
 		return fi.Size()
 	}
@@ -472,16 +483,16 @@ func (a *auditReader) settle(quiet time.Duration) {
 
 // take returns secretmount's completed writes and reads since the last take, by
 // "verb resource[/subresource]"; a refused request is counted under its status code.
-func (a *auditReader) take() (writes, reads map[string]int) {
-	a.t.Helper()
+func (a *auditReader) take(t *testing.T) (writes, reads map[string]int) {
+	t.Helper()
 	writes, reads = map[string]int{}, map[string]int{}
 	f, err := os.Open(a.path)
 	if err != nil {
-		a.t.Fatalf("audit log: %v", err)
+		t.Fatalf("audit log: %v", err)
 	}
 	defer f.Close()
 	if _, err := f.Seek(a.offset, 0); err != nil {
-		a.t.Fatal(err)
+		t.Fatal(err)
 	}
 	r := bufio.NewReader(f)
 	for {

@@ -31,13 +31,15 @@ type syncOptions struct {
 	log                     logOptions
 }
 
-// Client-side limits of the sync's Kubernetes clients, as kube-controller-manager's
-// defaults: one burst of new SecretSyncs costs about three requests each (Secret read,
-// apply, status update), so 100 SecretSyncs go out at once and the rest at 50/s; the
-// API server's priority and fairness stays the real guard.
+// Client-side limits of each of the sync's Kubernetes clients. A new SecretSync costs
+// the Secret client two requests (a read, then the apply) and the status client one, so
+// a burst of 200 new SecretSyncs is 400 requests of one client: the burst lets the first
+// half out at once and the rest at 100/s, about two seconds in all, while a runaway loop
+// is still held far below what one API server serves. The API server's priority and
+// fairness stays the real guard.
 const (
-	defaultKubeAPIQPS   = 50
-	defaultKubeAPIBurst = 100
+	defaultKubeAPIQPS   = 100
+	defaultKubeAPIBurst = 200
 )
 
 // syncBackends add the backends the sync controller fetches with; the backend

@@ -40,8 +40,8 @@ func TestSyncCommandLimitDefaults(t *testing.T) {
 	cmd := newSyncCommand()
 	for flag, want := range map[string]string{
 		"max-concurrent-reconciles": "8",
-		"kube-api-qps":              "50",
-		"kube-api-burst":            "100",
+		"kube-api-qps":              "100",
+		"kube-api-burst":            "200",
 	} {
 		f := cmd.Flags().Lookup(flag)
 		if f == nil {
