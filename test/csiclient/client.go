@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -29,26 +28,11 @@ type Client struct {
 func Dial(endpoint string) (*Client, error) {
 	path := strings.TrimPrefix(endpoint, "unix://")
 	conn, err := grpc.NewClient("unix://"+path, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithChainUnaryInterceptor(recordErrors))
+		grpc.WithChainUnaryInterceptor(harness.RecordGRPCErrors))
 	if err != nil {
 		return nil, fmt.Errorf("dial CSI socket %s: %w", path, err)
 	}
 	return &Client{conn: conn, Node: csi.NewNodeClient(conn), Identity: csi.NewIdentityClient(conn)}, nil
-}
-
-// recordErrors hands every error the driver answers to the suite's leak scan
-// (harness.RecordLeak; nothing is recorded when the scan is off). Probe is left out:
-// its errors are the dial failures of WaitReady's polling, not the driver's words.
-func recordErrors(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	err := invoker(ctx, method, req, reply, cc, opts...)
-	if err != nil && !strings.HasSuffix(method, "/Probe") {
-		if recErr := harness.RecordLeak(harness.LeakErrors, "csi"+strings.ReplaceAll(method, "/", "-"), err.Error()+"\n"); recErr != nil {
-			// The call's own error stays as the driver sent it; the gap in the record is
-			// for the suite's output to show.
-			fmt.Fprintf(os.Stderr, "csiclient: %v\n", recErr)
-		}
-	}
-	return err
 }
 
 // Close closes the connection.

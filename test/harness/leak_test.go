@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"google.golang.org/grpc"
 )
 
 // leakFiles returns the contents of the files under dir/kind.
@@ -68,6 +71,26 @@ func TestScrapeMetricsRecordsTheExposition(t *testing.T) {
 	ScrapeMetrics(t, srv.URL+"/metrics")
 	if got := leakFiles(t, dir, LeakMetrics); len(got) != 1 || got[0] != "secretmount_publish_total 3\n" {
 		t.Errorf("metrics recorded: %q", got)
+	}
+}
+
+func TestRecordGRPCErrors(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(LeakDirEnv, dir)
+	failing := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error {
+		return errors.New("rpc error: code = PermissionDenied desc = denied")
+	}
+	for _, method := range []string{"/csi.v1.Node/NodePublishVolume", "/csi.v1.Identity/Probe", "/v1alpha1.CSIDriverProvider/Mount"} {
+		if err := RecordGRPCErrors(context.Background(), method, nil, nil, nil, failing); err == nil {
+			t.Fatalf("%s: the error was swallowed", method)
+		}
+	}
+	if err := RecordGRPCErrors(context.Background(), "/csi.v1.Node/NodePublishVolume", nil, nil, nil,
+		func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := leakFiles(t, dir, LeakErrors); len(got) != 2 {
+		t.Errorf("errors recorded: %q, want the publish and the mount error (not Probe's, not a success)", got)
 	}
 }
 

@@ -53,7 +53,8 @@ func TestBadInputCorpus(t *testing.T) {
 	e := newEnv(t, func(o *driver.Options) { o.Mounter = mount.New("") })
 	conns := map[string]v1alpha1.CSIDriverProviderClient{}
 	for _, name := range []string{"aws", "vault"} {
-		conn, err := grpc.NewClient("unix://"+filepath.Join(e.sockets, "p", name+".sock"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient("unix://"+filepath.Join(e.sockets, "p", name+".sock"), grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithChainUnaryInterceptor(harness.RecordGRPCErrors))
 		if err != nil {
 			t.Fatal(err)
 		}
