@@ -1,0 +1,178 @@
+package aws
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/secretmount/secretmount/provider"
+	"github.com/secretmount/secretmount/providerclass"
+)
+
+// FuzzAWSResponse reads one Secrets Manager secret or SSM parameter from an AWS whose
+// answer to the read is arbitrary (seeds: the guide's secret as both services answer
+// it, binary secrets, errors, truncated and non-JSON bodies). The backend never panics,
+// fails only with the error kinds of package provider, never quotes a value of a
+// successful answer in an error or a version, and on success writes exactly the
+// SecretString, the decoded SecretBinary or the parameter's Value.
+func FuzzAWSResponse(f *testing.F) {
+	f.Add(false, uint16(200), `{"Name":"db","SecretString":"{\"username\":\"app\",\"password\":\"s3cr3t-value\"}","VersionId":"v1"}`)
+	f.Add(true, uint16(200), `{"Parameter":{"Name":"db","Type":"SecureString","Value":"s3cr3t-value","Version":3}}`)
+	isolateFuzzEnv(f)
+	e := fuzzEnv(f)
+	f.Fuzz(func(t *testing.T, parameter bool, status uint16, body string) {
+		if body == "" {
+			return // the fake sends its own JSON error for an empty body
+		}
+		// A step past the coalescing window, so every input is a fresh read.
+		e.clock.Advance(5 * time.Second)
+		e.fake.clearFailures()
+		obj, action := secretObject("db"), "GetSecretValue"
+		if parameter {
+			obj, action = parameterObject("db"), "GetParameter"
+		}
+		code := 200 + int(status)%400
+		e.fake.failWithBody(action, code, body)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		got, err := e.backend.Fetch(ctx, awsPlan(providerclass.AWSParameters{Region: "us-east-1"}, obj), identity("app", "web"))
+		var values []string
+		if code < 300 {
+			values = secretStrings(body)
+		}
+		if err != nil {
+			if !errors.Is(err, provider.ErrInvalid) && !errors.Is(err, provider.ErrNotFound) &&
+				!errors.Is(err, provider.ErrPermissionDenied) && !errors.Is(err, provider.ErrUnavailable) {
+				t.Fatalf("error of no provider kind: %v", err)
+			}
+			for _, v := range values {
+				if strings.Contains(err.Error(), v) {
+					t.Fatalf("error quotes a value of the answer: %v", err)
+				}
+			}
+			return
+		}
+		if len(got) != 1 {
+			t.Fatalf("%d contents for one object", len(got))
+		}
+		for _, v := range values {
+			if strings.Contains(got[0].Version, v) {
+				t.Fatalf("version %q quotes a value of the answer", got[0].Version)
+			}
+		}
+		if want, ok := answeredValue(parameter, body); ok && string(got[0].Bytes) != want {
+			t.Fatalf("wrote %q, the answer holds %q", got[0].Bytes, want)
+		}
+	})
+}
+
+// isolateFuzzEnv is isolateEnv for a fuzz target: once, not per input.
+func isolateFuzzEnv(f *testing.F) {
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID",
+		"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+		"AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_STS", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_MAX_ATTEMPTS"} {
+		f.Setenv(k, "")
+		if err := os.Unsetenv(k); err != nil {
+			f.Fatal(err)
+		}
+	}
+	dir := f.TempDir()
+	f.Setenv("AWS_CONFIG_FILE", dir+"/none")
+	f.Setenv("AWS_SHARED_CREDENTIALS_FILE", dir+"/none")
+	f.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+// fuzzEnv is one fake AWS and backend for every input of a fuzz target, as newTestEnv
+// makes them for a test.
+func fuzzEnv(f *testing.F) *testEnv {
+	clk := newClock()
+	fake := &fakeAWS{
+		secrets: map[string]map[string]*fakeSecret{}, params: map[string]map[string][]fakeParam{},
+		calls: map[string]int{}, keys: map[string]int{}, fail: map[string]fakeFailure{},
+		lifetime: time.Hour, now: clk.Now,
+	}
+	fake.srv = httptest.NewServer(http.HandlerFunc(fake.serve))
+	f.Cleanup(fake.srv.Close)
+	b, err := New(context.Background(), Options{
+		DefaultRegion: "us-east-1", Endpoint: fake.URL(), Roles: roleMap{"app/web": "arn:aws:iam::123456789012:role/web"},
+		MaxAttempts: 2, MaxBackoff: time.Millisecond, Now: clk.Now,
+	})
+	if err != nil {
+		f.Fatalf("New: %v", err)
+	}
+	return &testEnv{fake: fake, clock: clk, backend: b}
+}
+
+// answeredValue is the value a well-formed answer carries, when it is plain to see.
+func answeredValue(parameter bool, body string) (string, bool) {
+	if parameter {
+		var out struct{ Parameter *struct{ Value *string } }
+		if json.Unmarshal([]byte(body), &out) != nil || out.Parameter == nil || out.Parameter.Value == nil {
+			return "", false
+		}
+		return *out.Parameter.Value, true
+	}
+	var out struct {
+		SecretString *string
+		SecretBinary *string
+	}
+	if json.Unmarshal([]byte(body), &out) != nil {
+		return "", false
+	}
+	switch {
+	case out.SecretString != nil && out.SecretBinary == nil:
+		return *out.SecretString, true
+	case out.SecretBinary != nil && out.SecretString == nil:
+		b, err := base64.StdEncoding.DecodeString(*out.SecretBinary)
+		return string(b), err == nil
+	}
+	return "", false
+}
+
+// secretStrings lists the secret values a JSON answer carries (SecretString, its string
+// leaves when it is JSON, SecretBinary, a parameter's Value), those long enough to be
+// told apart from the words of an error and not among the names the request carries.
+func secretStrings(body string) []string {
+	var out struct {
+		SecretString, SecretBinary any
+		Parameter                  struct{ Value any }
+	}
+	if json.Unmarshal([]byte(body), &out) != nil {
+		return nil
+	}
+	var values []string
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			if len(v) >= 8 && !strings.Contains("arn:aws:iam::123456789012:role/web us-east-1", v) {
+				values = append(values, v)
+			}
+			var inner any
+			if json.Unmarshal([]byte(v), &inner) == nil {
+				if _, isString := inner.(string); !isString {
+					walk(inner)
+				}
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case map[string]any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(out.SecretString)
+	walk(out.SecretBinary)
+	walk(out.Parameter.Value)
+	return values
+}
