@@ -23,7 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -63,8 +62,9 @@ func startFaultDriver(t *testing.T, classes driver.ClassGetter, reg *provider.Re
 	})
 	opts := driver.Options{
 		Endpoint: filepath.Join(sockets, "csi.sock"), NodeID: "node-1", Classes: classes, Providers: reg,
-		Metrics: fd.metrics, Log: logr.Discard(),
+		Metrics: fd.metrics, Log: harness.LeakLogger(t),
 	}
+	t.Cleanup(func() { recordMetrics(t, fd.metrics) })
 	if tune != nil {
 		tune(&opts)
 	}

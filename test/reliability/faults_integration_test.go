@@ -58,6 +58,7 @@ func seedAWS(t *testing.T, moto *harness.Moto, gen int) {
 	t.Helper()
 	sm := secretsmanager.NewFromConfig(moto.AWSConfig())
 	pg, s3 := awsValues(gen)
+	harness.RecordSecretValue(t, pg, s3)
 	for name, value := range map[string]string{"prod/cnpg/postgres-credentials": pg, "prod/cnpg/s3-credentials": s3} {
 		var err error
 		if gen == 1 {
@@ -119,7 +120,7 @@ func startAWSFaultEnv(t *testing.T, setup awsFaultSetup) *awsFaultEnv {
 // settings but a short backoff cap, so retries fit the short deadline of these tests.
 func (e *awsFaultEnv) backend(t *testing.T, ctx context.Context, tweak func(*aws.Options)) *aws.Backend {
 	t.Helper()
-	opts := aws.Options{DefaultRegion: "us-east-1", Endpoint: e.proxy.URL, Roles: roles{}, MaxBackoff: 20 * time.Millisecond}
+	opts := aws.Options{DefaultRegion: "us-east-1", Endpoint: e.proxy.URL, Roles: roles{}, MaxBackoff: 20 * time.Millisecond, Logger: harness.LeakLogger(t)}
 	if tweak != nil {
 		tweak(&opts)
 	}
@@ -240,6 +241,8 @@ func startVaultFaultEnv(t *testing.T, seed uint64) *vaultFaultEnv {
 		t.Fatal(err)
 	}
 	pg, s3 := vaultValues(1)
+	// The user name "postgres" is a name, which logs rightly carry; the rest are secrets.
+	harness.RecordSecretValue(t, pg["password"].(string), s3["access_key"].(string), s3["secret_key"].(string))
 	for path, data := range map[string]map[string]any{"faults/data/postgres-credentials": pg, "faults/data/s3-credentials": s3} {
 		if _, err := e.vault.Client.Logical().Write(path, map[string]any{"data": data}); err != nil {
 			t.Fatalf("write %s: %v", path, err)

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -245,13 +244,16 @@ func TestFaultsRotation(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 
+	// The controller-runtime clients of the sync log through its root logger.
+	ctrllog.SetLogger(harness.LeakLogger(t))
 	// Mount-driven sync, as the driver runs it: the driver tells it of new content.
 	mountMetrics := prometheus.NewRegistry()
-	ms, stopEvents, err := sync.MountSyncFor(api.RestConfig(), mountMetrics, logr.Discard())
+	ms, stopEvents, err := sync.MountSyncFor(api.RestConfig(), mountMetrics, harness.LeakLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(stopEvents)
+	t.Cleanup(func() { recordMetrics(t, mountMetrics) })
 	e.fd.d.AddObserver(ms)
 	serve(t, ctx, func(ctx context.Context) error { return ms.Run(ctx, 2) })
 
@@ -396,8 +398,6 @@ const syncFaultRate = 0.5
 // and the proxy.
 func startSyncController(t *testing.T, ctx context.Context, api *harness.APIServer, e *awsFaultEnv, ns string) (client.Client, *prometheus.Registry, *harness.FaultProxy) {
 	t.Helper()
-	// The controller logs through controller-runtime's root logger.
-	ctrllog.SetLogger(logr.Discard())
 	scheme, err := sync.Scheme()
 	if err != nil {
 		t.Fatal(err)
@@ -412,13 +412,14 @@ func startSyncController(t *testing.T, ctx context.Context, api *harness.APIServ
 		t.Fatalf("create SecretProviderClass: %v", err)
 	}
 	proxy := harness.NewFaultProxy(t, e.moto.Endpoint, harness.FaultConfig{Seed: 20261203, MaxDelay: faultMaxDelay, Classify: awsFlow})
-	b, err := aws.New(ctx, aws.Options{DefaultRegion: "us-east-1", Endpoint: proxy.URL, Roles: roles{}, MaxAttempts: 1, CoalesceWindow: time.Millisecond})
+	b, err := aws.New(ctx, aws.Options{DefaultRegion: "us-east-1", Endpoint: proxy.URL, Roles: roles{}, MaxAttempts: 1, CoalesceWindow: time.Millisecond, Logger: harness.LeakLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := provider.NewRegistry()
 	reg.Register("aws", b)
 	registry := prometheus.NewRegistry()
+	t.Cleanup(func() { recordMetrics(t, registry) })
 	metrics, err := sync.NewMetrics(registry)
 	if err != nil {
 		t.Fatal(err)
@@ -428,7 +429,7 @@ func startSyncController(t *testing.T, ctx context.Context, api *harness.APIServ
 		Scheme:     scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: &skip},
-		Logger:     logr.Discard(),
+		Logger:     harness.LeakLogger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
