@@ -73,6 +73,7 @@ func TestBadInputCorpus(t *testing.T) {
 			if err := os.MkdirAll(volumes, 0o750); err != nil {
 				t.Fatal(err)
 			}
+			harness.RecordSecretValue(t, caseValues(c)...)
 			before := snapshot(t, e.root)
 			var err error
 			switch c.Boundary {
