@@ -28,6 +28,10 @@
 // metrics and errors tests hand it (ScrapeMetrics, RecordLeakText, RecordError).
 // Unset, nothing is recorded.
 //
+// Two proxies sit between secretmount and a component: CountingProxy counts the requests
+// that reach it, and FaultProxy injects seeded faults (delays, connection resets,
+// truncated answers, 5xx) into a share of them and counts them by kind.
+//
 // The harness is for tests only: production code must not import it. It must not start
 // anything on a non-loopback address or stop a process it did not start.
 package harness
