@@ -176,10 +176,9 @@ func (d *demoRun) putAWS(name string, value map[string]string, create bool) {
 	if err != nil {
 		d.r.Fatalf("encode %s: %v", name, err)
 	}
+	// The document, not each field: the scan looks for its longer fields on their own
+	// and leaves the user name, which the demo rightly shows.
 	harness.RecordSecretValue(d.r, string(b))
-	for _, v := range value {
-		harness.RecordSecretValue(d.r, v)
-	}
 	ctx, cancel := context.WithTimeout(d.ctx, 30*time.Second)
 	defer cancel()
 	if create {
