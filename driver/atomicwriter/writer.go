@@ -322,6 +322,9 @@ func Same(dir string, files []providerclass.File, gid int) bool {
 	return true
 }
 
+// syncDir and the file syncs are kept for `secretmount render`, which writes to a disk.
+// On the driver's tmpfs they are no-ops that cost one system call each (under 1% of a
+// publish in a CPU profile), so there is nothing to win by skipping them there.
 func syncDir(p string) error {
 	d, err := os.Open(p)
 	if err != nil {
