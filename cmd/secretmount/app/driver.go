@@ -27,6 +27,16 @@ func init() { subcommands = append(subcommands, newDriverCommand) }
 // syncBackends.
 var driverBackends []func(*provider.Registry) error
 
+// Client-side limits of the driver's Kubernetes clients. The publish path reads only
+// informer caches and writes nothing; what these bound is the node's share of reads on a
+// cache miss and the Secret writes of mount-driven sync, where 500 volumes published at
+// once under client-go's 5/s left mirrored Secrets waiting for minutes. Every node runs
+// one driver, so this stays below the sync controller's limits.
+const (
+	defaultDriverKubeAPIQPS   = 50
+	defaultDriverKubeAPIBurst = 100
+)
+
 // driverOptions are the flags of `secretmount driver`.
 type driverOptions struct {
 	endpoint             string
@@ -39,6 +49,7 @@ type driverOptions struct {
 	rotationPollInterval time.Duration
 	syncEnabled          bool
 	metricsAddr          string
+	kubeAPI              kubeAPIOptions
 	registration         registrationOptions
 	runtime              runtimeOptions
 	log                  logOptions
@@ -67,6 +78,7 @@ ServiceAccount token and writes them to a tmpfs at the volume's target path.`,
 	f.DurationVar(&o.rotationPollInterval, "rotation-poll-interval", driver.DefaultRotationPollInterval, "how often published volumes are refreshed when rotation is on")
 	f.BoolVar(&o.syncEnabled, "enable-secret-sync", true, "write the secretObjects of published volumes' classes to Kubernetes Secrets")
 	f.StringVar(&o.metricsAddr, "metrics-addr", ":8095", `address of the Prometheus /metrics endpoint (and /readyz); "" or "0" disables it`)
+	o.kubeAPI.addFlags(f, "driver", defaultDriverKubeAPIQPS, defaultDriverKubeAPIBurst)
 	o.registration.addFlags(f)
 	o.runtime.addFlags(f)
 	o.log.addFlags(f)
@@ -86,10 +98,14 @@ func (o *driverOptions) run(cmd *cobra.Command) error {
 	if o.providerTimeout <= 0 || o.rotationPollInterval <= 0 {
 		return fmt.Errorf("--provider-timeout (%s) and --rotation-poll-interval (%s) must be positive", o.providerTimeout, o.rotationPollInterval)
 	}
+	if err := o.kubeAPI.validate(); err != nil {
+		return err
+	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("load the Kubernetes client configuration: %w", err)
 	}
+	o.kubeAPI.apply(cfg)
 	stopRuntime, err := o.runtime.start(nodeGCPercent)
 	if err != nil {
 		return err

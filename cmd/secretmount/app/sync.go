@@ -26,8 +26,7 @@ type syncOptions struct {
 	leaderElectionID        string
 	controllerName          string
 	maxConcurrentReconciles int
-	kubeAPIQPS              float32
-	kubeAPIBurst            int
+	kubeAPI                 kubeAPIOptions
 	log                     logOptions
 }
 
@@ -68,9 +67,7 @@ func newSyncCommand() *cobra.Command {
 	f.StringVar(&o.controllerName, "controller-name", sync.FieldManager, "serve SecretSyncs whose spec.secretSyncControllerName is empty or this")
 	f.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", sync.DefaultMaxConcurrentReconciles,
 		"how many SecretSyncs are synced at once (never two passes of one); fetches of one ServiceAccount and class are shared however many run")
-	f.Float32Var(&o.kubeAPIQPS, "kube-api-qps", defaultKubeAPIQPS,
-		"requests per second each Kubernetes client of the controller may send; negative turns the client-side limit off and leaves it to the API server's priority and fairness")
-	f.IntVar(&o.kubeAPIBurst, "kube-api-burst", defaultKubeAPIBurst, "requests each Kubernetes client of the controller may send at once above --kube-api-qps")
+	o.kubeAPI.addFlags(f, "controller", defaultKubeAPIQPS, defaultKubeAPIBurst)
 	o.log.addFlags(f)
 	return cmd
 }
@@ -82,18 +79,14 @@ func (o *syncOptions) run(cmd *cobra.Command) error {
 	if o.maxConcurrentReconciles < 1 {
 		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.maxConcurrentReconciles)
 	}
-	// Zero would silently fall back to client-go's 5 requests per second.
-	if o.kubeAPIQPS == 0 {
-		return fmt.Errorf("--kube-api-qps must be positive, or negative to turn the client-side limit off; got 0")
-	}
-	if o.kubeAPIQPS > 0 && o.kubeAPIBurst < 1 {
-		return fmt.Errorf("--kube-api-burst must be at least 1 while --kube-api-qps is positive, got %d", o.kubeAPIBurst)
+	if err := o.kubeAPI.validate(); err != nil {
+		return err
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("failed to load the Kubernetes client configuration: %w", err)
 	}
-	cfg.QPS, cfg.Burst = o.kubeAPIQPS, o.kubeAPIBurst
+	o.kubeAPI.apply(cfg)
 	log, err := o.log.logger(cmd.ErrOrStderr())
 	if err != nil {
 		return err

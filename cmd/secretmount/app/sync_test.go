@@ -18,6 +18,8 @@ func TestSyncCommandRefusesBadLimits(t *testing.T) {
 		{"negative workers", []string{"--max-concurrent-reconciles=-2"}, "--max-concurrent-reconciles must be at least 1"},
 		{"zero qps", []string{"--kube-api-qps=0"}, "--kube-api-qps must be positive"},
 		{"qps without burst", []string{"--kube-api-qps=10", "--kube-api-burst=0"}, "--kube-api-burst must be at least 1"},
+		{"driver zero qps", []string{"--kube-api-qps=0"}, "--kube-api-qps must be positive"},
+		{"driver qps without burst", []string{"--kube-api-qps=10", "--kube-api-burst=0"}, "--kube-api-burst must be at least 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -25,6 +27,9 @@ func TestSyncCommandRefusesBadLimits(t *testing.T) {
 			// A kubeconfig that does not exist: a flag check that came too late would
 			// fail on it instead, with another message.
 			args := append([]string{"sync", "--kubeconfig=" + t.TempDir() + "/none", "--metrics-addr=0", "--health-addr=0"}, tt.args...)
+			if strings.HasPrefix(tt.name, "driver ") {
+				args = append([]string{"driver", "--node-id=n", "--kubeconfig=" + t.TempDir() + "/none", "--metrics-addr=0"}, tt.args...)
+			}
 			cmd.SetArgs(args)
 			cmd.SetOut(&strings.Builder{})
 			cmd.SetErr(&strings.Builder{})
@@ -43,6 +48,19 @@ func TestSyncCommandLimitDefaults(t *testing.T) {
 		"kube-api-qps":              "100",
 		"kube-api-burst":            "200",
 	} {
+		f := cmd.Flags().Lookup(flag)
+		if f == nil {
+			t.Fatalf("no --%s flag", flag)
+		}
+		if f.DefValue != want {
+			t.Errorf("--%s defaults to %s, want %s", flag, f.DefValue, want)
+		}
+	}
+}
+
+func TestDriverCommandLimitDefaults(t *testing.T) {
+	cmd := newDriverCommand()
+	for flag, want := range map[string]string{"kube-api-qps": "50", "kube-api-burst": "100"} {
 		f := cmd.Flags().Lookup(flag)
 		if f == nil {
 			t.Fatalf("no --%s flag", flag)
