@@ -161,6 +161,9 @@ func (b *Backend) getSecretValue(ctx context.Context, f *fetch, t target) (secre
 		if err != nil {
 			return nil, err
 		}
+		if out.SecretString == nil && out.SecretBinary == nil {
+			return nil, errNoSecretValue
+		}
 		return secretValue{version: sdkaws.ToString(out.VersionId), value: secretBytes(out.SecretString, out.SecretBinary)}, nil
 	})
 	if err != nil {
@@ -168,6 +171,12 @@ func (b *Backend) getSecretValue(ctx context.Context, f *fetch, t target) (secre
 	}
 	return v.(secretValue), nil
 }
+
+// errNoSecretValue: a successful answer carries neither SecretString nor SecretBinary.
+// An empty body (a 204, or one a proxy cut to nothing) decodes without error into such
+// an answer; writing it would replace good content with an empty file, so it is an
+// outage (retried, tried in the failover region), never a value.
+var errNoSecretValue = errors.New("the answer carries neither SecretString nor SecretBinary")
 
 // secretBytes is SecretString as is, or else SecretBinary raw.
 func secretBytes(s *string, bin []byte) []byte {
@@ -231,6 +240,9 @@ func (b *Backend) batchGet(ctx context.Context, f *fetch, region string, names [
 				return nil, err
 			}
 			for _, e := range out.SecretValues {
+				if e.SecretString == nil && e.SecretBinary == nil {
+					continue // not answered: read on its own, where it fails with errNoSecretValue
+				}
 				v := secretValue{version: sdkaws.ToString(e.VersionId), value: secretBytes(e.SecretString, e.SecretBinary)}
 				if e.Name != nil {
 					res.values[*e.Name] = v

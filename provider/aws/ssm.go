@@ -130,6 +130,9 @@ func (b *Backend) getParameters(ctx context.Context, f *fetch, region string, se
 		}
 		res := parametersResult{invalid: map[string]bool{}}
 		for _, p := range out.Parameters {
+			if p.Value == nil {
+				return nil, errNoParameterValue
+			}
 			res.params = append(res.params, parameterValue{
 				name: sdkaws.ToString(p.Name), arn: sdkaws.ToString(p.ARN),
 				version: p.Version, value: []byte(sdkaws.ToString(p.Value)),
@@ -145,6 +148,11 @@ func (b *Backend) getParameters(ctx context.Context, f *fetch, region string, se
 	}
 	return v.(parametersResult), nil
 }
+
+// errNoParameterValue: a successful answer lists a parameter without its Value. SSM
+// never stores an empty value, so this is a broken answer, an outage (retried, tried in
+// the failover region), never an empty file.
+var errNoParameterValue = errors.New("the answer lists a parameter without a Value")
 
 // applyParameters matches the returned parameters to the batch's objects by name or
 // ARN; an object asked for but not returned is not found.
