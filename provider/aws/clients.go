@@ -21,6 +21,7 @@ func (b *Backend) loadBase(ctx context.Context) error {
 	opts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(b.httpClient),
 		config.WithRetryer(func() sdkaws.Retryer { return b.retryer() }),
+		config.WithLogger(sdkLogger{log: b.log}),
 	}
 	if b.opts.DefaultRegion != "" {
 		opts = append(opts, config.WithRegion(b.opts.DefaultRegion))
@@ -33,18 +34,22 @@ func (b *Backend) loadBase(ctx context.Context) error {
 		b.ambient = base.Credentials
 	}
 	base.Credentials = nil
+	// Logging request or response contents would put secret values in the log: the
+	// mode stays off whatever the configuration loaded above asked for.
+	base.ClientLogMode = 0
 	b.base = base
 	return nil
 }
 
-// retryer retries throttling, 5xx, timeouts and network failures a bounded number of
-// times with jittered exponential backoff. Each client gets its own, without a shared
-// retry quota, so one pod's failing secret cannot use up another pod's retries.
+// retryer retries throttling, 5xx, timeouts, network failures and answers cut short,
+// MaxAttempts attempts in all, with jittered exponential backoff. Each client gets its
+// own, without a shared retry quota, so one pod's failing secret cannot use up another pod's retries.
 func (b *Backend) retryer() sdkaws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = b.opts.MaxAttempts
 		o.MaxBackoff = b.opts.MaxBackoff
 		o.RateLimiter = ratelimit.None
+		o.Retryables = append(o.Retryables, retryTruncated)
 	})
 }
 
