@@ -36,7 +36,8 @@ type Options struct {
 	// instead of a Kubernetes login (no role or ServiceAccount needed). Never set on a
 	// node: every fetch of the backend would share it.
 	CallerToken string
-	// MaxRetries of a request that failed with a connection error or a 5xx; 0 means 2,
+	// MaxRetries of a request that failed with a connection error or a 5xx, or whose
+	// answer was cut short (GETs and logins only, see checkRetry); 0 means 2,
 	// negative means none.
 	MaxRetries int
 	// RetryWait is the shortest wait between retries; 0 means 250ms.

@@ -43,6 +43,7 @@ func (b *Backend) client(k clientKey) (*vaultapi.Client, error) {
 	cfg.MaxRetries = b.opts.MaxRetries
 	cfg.MinRetryWait = b.opts.RetryWait
 	cfg.MaxRetryWait = 4 * b.opts.RetryWait
+	cfg.CheckRetry = checkRetry
 	cfg.Timeout = b.opts.Timeout
 	tls := &vaultapi.TLSConfig{
 		CACert:        k.caCert,

@@ -2,8 +2,12 @@ package vault
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"strings"
 	"sync"
+
+	vaultapi "github.com/hashicorp/vault/api"
 )
 
 // mountInfo is what sys/internal/ui/mounts says about the mount a path is on.
@@ -40,21 +44,31 @@ func (c *mountCache) put(scope string, m mountInfo) {
 }
 
 // mount finds the mount of path. ok is false when Vault would not say (no access to
-// the lookup, or an old server): the path is then read as written.
-func (s *session) mount(ctx context.Context, token, path string) (mountInfo, bool) {
+// the lookup, or an old server): the path is then read as written. An error means the
+// lookup could not be made (Vault unreachable, a 5xx or 429, an answer cut short):
+// reading the path as written would then turn an outage into "not found" for a KV v2
+// path without its data/ segment.
+func (s *session) mount(ctx context.Context, token, path string) (mountInfo, bool, error) {
 	scope := s.params.Address + "\x00" + s.params.Namespace
 	if m, ok := s.b.mounts.lookup(scope, path); ok {
-		return m, true
+		return m, true, nil
 	}
 	r := s.client.NewRequest("GET", "/v1/sys/internal/ui/mounts/"+path)
 	r.ClientToken = token
 	secret, err := s.do(ctx, r)
-	if err != nil || secret == nil || secret.Data == nil {
-		return mountInfo{}, false
+	if err != nil {
+		var re *vaultapi.ResponseError
+		if errors.As(err, &re) && re.StatusCode < 500 && re.StatusCode != http.StatusTooManyRequests {
+			return mountInfo{}, false, nil
+		}
+		return mountInfo{}, false, err
+	}
+	if secret == nil || secret.Data == nil {
+		return mountInfo{}, false, nil
 	}
 	mp, _ := secret.Data["path"].(string)
 	if mp == "" || !strings.HasPrefix(path+"/", mp) {
-		return mountInfo{}, false
+		return mountInfo{}, false, nil
 	}
 	m := mountInfo{path: mp}
 	if typ, _ := secret.Data["type"].(string); typ == "kv" || typ == "generic" {
@@ -64,7 +78,7 @@ func (s *session) mount(ctx context.Context, token, path string) (mountInfo, boo
 		}
 	}
 	s.b.mounts.put(scope, m)
-	return m, true
+	return m, true, nil
 }
 
 // kv2DataPath is the API path of a KV v2 secret: "data/" is inserted after the mount

@@ -61,7 +61,11 @@ func (s *session) readOnce(ctx context.Context, obj *providerclass.Object, req *
 func (s *session) readWith(ctx context.Context, obj *providerclass.Object, req *request, token string) (*readResult, error) {
 	apiPath, kv2 := req.path, false
 	if req.method == "GET" {
-		if m, ok := s.mount(ctx, token, req.path); ok {
+		m, ok, err := s.mount(ctx, token, req.path)
+		if err != nil {
+			return nil, classify(err, "vault mount lookup for "+s.objectRef(obj))
+		}
+		if ok {
 			if m.kv2 {
 				apiPath, kv2 = kv2DataPath(m, req.path), true
 			} else if req.version != "" {
