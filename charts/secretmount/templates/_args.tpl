@@ -68,6 +68,8 @@ commands, so a renamed or removed flag fails the tests rather than a rollout.
 - --rotation-poll-interval={{ .Values.rotationPollInterval }}
 - --enable-secret-sync={{ .Values.syncSecret.enabled }}
 - --metrics-addr={{ .Values.linux.metricsAddr }}
+- --kube-api-qps={{ .Values.linux.driver.kubeAPIQPS }}
+- --kube-api-burst={{ .Values.linux.driver.kubeAPIBurst }}
 {{- if .Values.linux.registrar.builtin }}
 - --registration-dir=/registration
 - --kubelet-endpoint={{ include "secretmount.pluginDir" . }}/csi.sock
@@ -87,9 +89,32 @@ commands, so a renamed or removed flag fails the tests rather than a rollout.
 - --rotation-poll-interval={{ .Values.rotationPollInterval }}
 - --metrics-addr={{ .Values.syncController.metricsAddr }}
 - --health-addr={{ .Values.syncController.healthAddr }}
+- --max-concurrent-reconciles={{ .Values.syncController.maxConcurrentReconciles }}
+- --kube-api-qps={{ .Values.syncController.kubeAPIQPS }}
+- --kube-api-burst={{ .Values.syncController.kubeAPIBurst }}
 {{- with .Values.syncController.watchNamespace }}
 - --namespace={{ . }}
 {{- end }}
 {{ include "secretmount.logArgs" . }}
 {{- include "secretmount.backendArgs" . }}
+{{- end -}}
+
+
+{{/*
+goMemLimit: a GOMEMLIMIT env entry for a secretmount container whose resources
+(the argument) set limits.memory, so the Go collector works harder as the heap nears
+the limit instead of the container being OOM-killed first. With divisor 1 the
+downward API gives the limit as a plain integer of bytes, a form GOMEMLIMIT takes;
+any larger divisor would give a count Go reads as bytes, so there is no headroom
+below the limit. Without a memory limit nothing is set: the downward API would give
+the node's allocatable memory, a ceiling the container never nears.
+*/}}
+{{- define "secretmount.goMemLimit" -}}
+{{- if dig "limits" "memory" "" (. | default dict) -}}
+- name: GOMEMLIMIT
+  valueFrom:
+    resourceFieldRef:
+      resource: limits.memory
+      divisor: "1"
+{{- end }}
 {{- end -}}
