@@ -109,7 +109,9 @@ func TestSideBySideRotation(t *testing.T) {
 		vols = append(vols, e.volumes(t, volumes/classes, fmt.Sprintf("rot-%d", c), fmt.Sprintf("rot-%d", c))...)
 	}
 	publishAll(t, s, vols, 8)
-	t.Cleanup(func() { unpublishAll(t, s, vols) })
+	var unpublished sync.Once
+	unpublish := func() { unpublished.Do(func() { unpublishAll(t, s, vols) }) }
+	t.Cleanup(unpublish)
 
 	ticker := &tickWatch{t: t, url: "http://" + metricsAddr + "/metrics", interval: interval, volumes: len(vols), timed: timed}
 	firstObject := func(i int) string { return filepath.Join(vols[i].TargetPath, objectName(i/(volumes/classes), 0)) }
@@ -132,31 +134,63 @@ func TestSideBySideRotation(t *testing.T) {
 			put(objectName(c, 0), "generation-2", false)
 		}
 	}, holds("generation-2"))
+	// Our volumes go before the upstream side runs, so our driver's ticks find nothing
+	// to refresh and take no share of the CPU the upstream side is measured on.
+	unpublish()
+	upStart := time.Now()
+	up := upstreamRotation(t, e, upstreamRotationSide{
+		moto: moto, classes: classes, volumes: volumes, interval: upstreamRotationInterval(interval),
+		objects: func(c int) []string {
+			var names []string
+			for o := range rotationObjects {
+				names = append(names, objectName(c, o))
+			}
+			return names
+		},
+		first: func(c int) string { return objectName(c, 0) },
+		change: func(value string) {
+			for c := range classes {
+				put(objectName(c, 0), value, false)
+			}
+		},
+	}, "generation-2", "generation-3")
+	t.Logf("upstream side of scenario 3 took %s", time.Since(upStart).Round(time.Millisecond))
 
 	tab := &table{}
 	tab.note("scenario 3, run: %s (%d volumes × %d objects over %d classes, one ServiceAccount per class, %d unique (identity, object) pairs)",
 		mode, len(vols), rotationObjects, classes, classes*rotationObjects)
 	tab.note("ours: `secretmount driver --enable-secret-rotation --rotation-poll-interval=%s`, moto behind the counting proxy; the change tick follows a new value of one object per class", interval)
-	tab.note("upstream: n/a until its rotation controller is set up in this harness (left for later)")
+	tab.note("%s", up.note)
+	tab.note("both: backend requests counted at a proxy in front of moto; the upstream side's are `secretmount provider`'s (its AWS backend coalesces equal fetches within 2 s), not the upstream AWS provider's")
 	tab.note("file writes: volumes whose ..data link changed over the tick; wall: from the tick's first backend request to its last (no change), or until every volume showed the change")
+	tab.note("upstream reconcile worker busy: its mean rotation reconcile time (rotation_reconcile_duration_sec) × volumes; its one worker runs them one after another, so this is its tick's length, while a no-change wall spans only the backend requests")
 	for _, r := range []struct {
 		label string
-		f     tickFigures
-	}{{"no change", noChange}, {"one object per class changed", changed}} {
-		kinds := make([]string, 0, len(r.f.requests))
-		for k := range r.f.requests {
-			kinds = append(kinds, k)
+		f, u  tickFigures
+		busy  time.Duration
+	}{{"no change", noChange, up.noChange, up.noChangeBusy}, {"one object per class changed", changed, up.changed, up.changedBusy}} {
+		seen := map[string]bool{}
+		var kinds []string
+		for _, m := range []map[string]int{r.f.requests, r.u.requests} {
+			for k := range m {
+				if !seen[k] {
+					seen[k] = true
+					kinds = append(kinds, k)
+				}
+			}
 		}
 		sort.Strings(kinds)
-		total := 0
+		total, upTotal := 0, 0
 		for _, k := range kinds {
 			total += r.f.requests[k]
-			tab.row(fmt.Sprintf("3 rotation tick, %s: backend %s", r.label, k), float64(r.f.requests[k]), -1)
+			upTotal += r.u.requests[k]
+			tab.row(fmt.Sprintf("3 rotation tick, %s: backend %s", r.label, k), float64(r.f.requests[k]), float64(r.u.requests[k]))
 		}
-		tab.row(fmt.Sprintf("3 rotation tick, %s: backend requests, all kinds", r.label), float64(total), -1)
-		tab.row(fmt.Sprintf("3 rotation tick, %s: file writes (volumes)", r.label), float64(r.f.writes), -1)
-		tab.row(fmt.Sprintf("3 rotation tick, %s: driver CPU s", r.label), r.f.cpu.Seconds(), -1)
-		tab.row(fmt.Sprintf("3 rotation tick, %s: wall ms", r.label), ms(r.f.wall), -1)
+		tab.row(fmt.Sprintf("3 rotation tick, %s: backend requests, all kinds", r.label), float64(total), float64(upTotal))
+		tab.row(fmt.Sprintf("3 rotation tick, %s: file writes (volumes)", r.label), float64(r.f.writes), float64(r.u.writes))
+		tab.row(fmt.Sprintf("3 rotation tick, %s: node processes CPU s", r.label), r.f.cpu.Seconds(), r.u.cpu.Seconds())
+		tab.row(fmt.Sprintf("3 rotation tick, %s: wall ms", r.label), ms(r.f.wall), ms(r.u.wall))
+		tab.row(fmt.Sprintf("3 rotation tick, %s: upstream reconcile worker busy ms", r.label), -1, ms(r.busy))
 	}
 	tab.print(os.Stdout)
 }
@@ -177,6 +211,11 @@ type tickWatch struct {
 	interval time.Duration
 	volumes  int
 	timed    *timedProxy
+	// counter, when set, replaces our refresh counter as the count that grows by one per
+	// volume per tick (the upstream driver's rotation reconciles).
+	counter func() float64
+	// others are further processes whose CPU the tick is charged (the upstream provider).
+	others []*proc
 }
 
 // measure waits until the driver is between ticks, runs change (if any), and measures
@@ -193,7 +232,7 @@ func (w *tickWatch) measure(e *env, drv *proc, vols []csiclient.Volume, change f
 	}
 	e.proxy.Take()
 	w.timed.take()
-	cpu0 := cpuTime(w.t, drv)
+	cpu0 := w.cpu(drv)
 	var shown time.Time
 	deadline := time.Now().Add(2*time.Minute + 2*w.interval)
 	lastScrape := time.Time{}
@@ -211,7 +250,7 @@ func (w *tickWatch) measure(e *env, drv *proc, vols []csiclient.Volume, change f
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	f := tickFigures{cpu: cpuTime(w.t, drv) - cpu0}
+	f := tickFigures{cpu: w.cpu(drv) - cpu0}
 	var first, last time.Time
 	f.requests = e.proxy.Take()
 	first, last = w.timed.take()
@@ -246,9 +285,22 @@ func (w *tickWatch) quiet() float64 {
 	return 0
 }
 
-// refreshes is secretmount_driver_rotation_refresh_total summed over its results.
+// cpu is the CPU time drv and w.others have used so far.
+func (w *tickWatch) cpu(drv *proc) time.Duration {
+	total := cpuTime(w.t, drv)
+	for _, p := range w.others {
+		total += cpuTime(w.t, p)
+	}
+	return total
+}
+
+// refreshes is secretmount_driver_rotation_refresh_total summed over its results (or
+// w.counter when set).
 func (w *tickWatch) refreshes() float64 {
 	w.t.Helper()
+	if w.counter != nil {
+		return w.counter()
+	}
 	c := &http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(w.url)
 	if err != nil {
