@@ -64,6 +64,12 @@ func FuzzJMESPath(f *testing.F) {
 			if got.Path != e.File {
 				t.Fatalf("extraction %d written to %q, planned %q", i, got.Path, e.File)
 			}
+			// Members of a JSON object come out in Go's map order when an expression
+			// enumerates them (keys, values, an object wildcard), so neither Render nor
+			// the library repeats itself there: those results are not compared.
+			if enumeratesMembers(e.Path) {
+				continue
+			}
 			if want, ok := libraryResult(e.Path, doc); ok && string(got.Bytes) != want {
 				t.Fatalf("extraction %q wrote %q, the library gives %q", e.Path, got.Bytes, want)
 			}
@@ -92,6 +98,12 @@ func libraryResult(expr string, doc any) (out string, ok bool) {
 		return string(b), err == nil
 	}
 	return "", false
+}
+
+// enumeratesMembers reports whether expr may list an object's members, whose order the
+// JMESPath library takes from Go's map iteration.
+func enumeratesMembers(expr string) bool {
+	return strings.Contains(expr, "keys") || strings.Contains(expr, "values") || strings.Contains(expr, "*")
 }
 
 // documentStrings lists the string leaves and keys of a JSON document.
