@@ -17,12 +17,13 @@ RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.
       -ldflags "-s -w -X github.com/secretmount/secretmount/cmd/secretmount/app.version=${VERSION}" \
       -o /out/secretmount ./cmd/secretmount
 
-# The driver mounts tmpfs through k8s.io/mount-utils, which runs mount(8) and umount(8),
-# so the run stage needs util-linux; a slim Debian is the smallest base that has it
-# (a distroless static image would not). Nothing else is installed.
+# The driver mounts and unmounts its tmpfs with mount(2) and umount2(2), so no mount
+# program is needed: k8s.io/mount-utils still runs `umount` once at start to probe its
+# "not mounted" message and carries on when it is missing. The run stage only adds the
+# CA bundle the AWS and Vault backends verify TLS with; nothing else is installed.
 FROM debian:trixie-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends mount ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/secretmount /usr/local/bin/secretmount
 # Non-root by default: the sync controller and provider run as this user. Only the
