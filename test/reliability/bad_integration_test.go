@@ -26,7 +26,6 @@ import (
 	secretsstorev1 "sigs.k8s.io/secrets-store-csi-driver/apis/v1"
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
-	"github.com/secretmount/secretmount/driver"
 	"github.com/secretmount/secretmount/test/csiclient"
 	"github.com/secretmount/secretmount/test/harness"
 )
@@ -50,7 +49,7 @@ func TestBadInputCorpus(t *testing.T) {
 			cases = append(cases, c)
 		}
 	}
-	e := newEnv(t, func(o *driver.Options) { o.Mounter = mount.New("") })
+	e := newEnv(t, nil) // the driver's own mounter (mount(2)), as it ships
 	conns := map[string]v1alpha1.CSIDriverProviderClient{}
 	for _, name := range []string{"aws", "vault"} {
 		conn, err := grpc.NewClient("unix://"+filepath.Join(e.sockets, "p", name+".sock"), grpc.WithTransportCredentials(insecure.NewCredentials()),

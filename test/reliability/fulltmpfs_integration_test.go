@@ -16,7 +16,6 @@ import (
 	"google.golang.org/grpc/status"
 	"k8s.io/mount-utils"
 
-	"github.com/secretmount/secretmount/driver"
 	"github.com/secretmount/secretmount/driver/atomicwriter"
 	"github.com/secretmount/secretmount/providerclass"
 	"github.com/secretmount/secretmount/test/csiclient"
@@ -164,7 +163,7 @@ func keys(m map[string]string) []string {
 // the file while the mounted files keep their content.
 func TestFullTmpfsRepublish(t *testing.T) {
 	harness.RequireRoot(t)
-	e := newEnv(t, func(o *driver.Options) { o.Mounter = mount.New("") })
+	e := newEnv(t, nil) // the driver's own mounter (mount(2)), as it ships
 	e.classes.set(spcOf(badCase{Class: &classSpec{Provider: "evil"}}))
 	vol := csiclient.Volume{
 		TargetPath: filepath.Join(e.root, "pods", "full", "volumes", "secrets"),

@@ -10,9 +10,6 @@ import (
 	"syscall"
 	"testing"
 
-	"k8s.io/mount-utils"
-
-	"github.com/secretmount/secretmount/driver"
 	"github.com/secretmount/secretmount/test/csiclient"
 	"github.com/secretmount/secretmount/test/harness"
 )
@@ -28,7 +25,7 @@ func TestMountOptionsAndModes(t *testing.T) {
 	old := syscall.Umask(0o077)
 	t.Cleanup(func() { syscall.Umask(old) })
 
-	e := newEnv(t, func(o *driver.Options) { o.Mounter = mount.New("") })
+	e := newEnv(t, nil) // the driver's own mounter (mount(2)), as it ships
 	e.classes.set(spcOf(badCase{Class: &classSpec{Provider: "evil"}}))
 	files := []answerFile{
 		{Path: "default", Contents: "v"},

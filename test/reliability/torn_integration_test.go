@@ -14,9 +14,7 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-	"k8s.io/mount-utils"
 
-	"github.com/secretmount/secretmount/driver"
 	"github.com/secretmount/secretmount/test/csiclient"
 	"github.com/secretmount/secretmount/test/harness"
 )
@@ -82,7 +80,7 @@ func readGeneration(target string) ([]int, error) {
 func TestNoTornReadsDuringRotation(t *testing.T) {
 	harness.RequireRoot(t)
 	const rotations = 1000
-	e := newEnv(t, func(o *driver.Options) { o.Mounter = mount.New("") })
+	e := newEnv(t, nil) // the driver's own mounter (mount(2)), as it ships
 	e.classes.set(spcOf(badCase{Class: &classSpec{Provider: "evil"}}))
 	vol := csiclient.Volume{
 		TargetPath: filepath.Join(e.root, "pods", "torn", "volumes", "secrets"),
