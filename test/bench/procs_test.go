@@ -91,7 +91,12 @@ func freeAddr(t *testing.T) string {
 // figures are what the operating system (and the process's metrics, for goroutines)
 // tell about one process at one moment.
 type figures struct {
-	rssKiB     int
+	rssKiB int // VmRSS: RssAnon + RssFile + RssShmem
+	// rssAnonKiB is the resident heap, stacks and other private memory; rssFileKiB the
+	// resident pages of mapped files, mostly the process's own binary, which VmRSS
+	// counts in full although the page cache shares them and can drop them.
+	rssAnonKiB int
+	rssFileKiB int
 	threads    int
 	fds        int
 	goroutines int // -1 when the process does not expose it
@@ -104,14 +109,7 @@ func measure(t *testing.T, p *proc) figures {
 	if err != nil {
 		t.Fatalf("%s: %v", p.name, err)
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f.rssKiB, _ = strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-		}
-		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-			f.threads, _ = strconv.Atoi(strings.TrimSpace(v))
-		}
-	}
+	parseStatus(string(status), &f)
 	fds, err := os.ReadDir("/proc/" + strconv.Itoa(p.pid) + "/fd")
 	if err != nil {
 		t.Fatalf("%s: %v", p.name, err)
@@ -121,6 +119,30 @@ func measure(t *testing.T, p *proc) figures {
 		f.goroutines = scrapeGoroutines(p.metrics)
 	}
 	return f
+}
+
+// parseStatus fills f's memory and thread figures from a /proc/PID/status text.
+func parseStatus(status string, f *figures) {
+	kib := func(v string) int {
+		n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+		return n
+	}
+	for _, line := range strings.Split(status, "\n") {
+		name, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		switch name {
+		case "VmRSS":
+			f.rssKiB = kib(v)
+		case "RssAnon":
+			f.rssAnonKiB = kib(v)
+		case "RssFile":
+			f.rssFileKiB = kib(v)
+		case "Threads":
+			f.threads, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
 }
 
 // scrapeGoroutines reads go_goroutines from a Prometheus endpoint; -1 when absent.
@@ -169,4 +191,21 @@ func cpuTime(t *testing.T, p *proc) time.Duration {
 		t.Fatalf("%s: /proc stat times %q %q", p.name, f[11], f[12])
 	}
 	return time.Duration(utime+stime) * time.Second / userHZ
+}
+
+// TestParseStatus reads this process's own /proc status: the two parts the tables
+// show must be found and must not add up to more than the VmRSS they split.
+func TestParseStatus(t *testing.T) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f figures
+	parseStatus(string(b), &f)
+	if f.rssAnonKiB <= 0 || f.rssFileKiB <= 0 || f.threads <= 0 {
+		t.Fatalf("parsed %+v from:\n%s", f, b)
+	}
+	if f.rssAnonKiB+f.rssFileKiB > f.rssKiB {
+		t.Errorf("RssAnon %d + RssFile %d kB exceed VmRSS %d kB", f.rssAnonKiB, f.rssFileKiB, f.rssKiB)
+	}
 }
