@@ -163,12 +163,15 @@ func TestSideBySideRotation(t *testing.T) {
 	tab.note("%s", up.note)
 	tab.note("both: backend requests counted at a proxy in front of moto; the upstream side's are `secretmount provider`'s (its AWS backend coalesces equal fetches within 2 s), not the upstream AWS provider's")
 	tab.note("file writes: volumes whose ..data link changed over the tick; wall: from the tick's first backend request to its last (no change), or until every volume showed the change")
+	tab.note("SecretProviderClassPodStatus updates: upstream's objects whose resourceVersion moved over the tick (ours keeps no such object); neither side's classes sync Secrets, so neither writes one")
 	tab.note("upstream reconcile worker busy: its mean rotation reconcile time (rotation_reconcile_duration_sec) × volumes; its one worker runs them one after another, so this is its tick's length, while a no-change wall spans only the backend requests")
 	for _, r := range []struct {
 		label string
 		f, u  tickFigures
 		busy  time.Duration
-	}{{"no change", noChange, up.noChange, up.noChangeBusy}, {"one object per class changed", changed, up.changed, up.changedBusy}} {
+		spcps int
+	}{{"no change", noChange, up.noChange, up.noChangeBusy, up.noChangeStatusWrites},
+		{"one object per class changed", changed, up.changed, up.changedBusy, up.changedStatusWrites}} {
 		seen := map[string]bool{}
 		var kinds []string
 		for _, m := range []map[string]int{r.f.requests, r.u.requests} {
@@ -191,6 +194,7 @@ func TestSideBySideRotation(t *testing.T) {
 		tab.row(fmt.Sprintf("3 rotation tick, %s: node processes CPU s", r.label), r.f.cpu.Seconds(), r.u.cpu.Seconds())
 		tab.row(fmt.Sprintf("3 rotation tick, %s: wall ms", r.label), ms(r.f.wall), ms(r.u.wall))
 		tab.row(fmt.Sprintf("3 rotation tick, %s: upstream reconcile worker busy ms", r.label), -1, ms(r.busy))
+		tab.row(fmt.Sprintf("3 rotation tick, %s: API writes, SecretProviderClassPodStatus updates", r.label), -1, float64(r.spcps))
 	}
 	tab.print(os.Stdout)
 }

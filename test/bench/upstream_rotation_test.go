@@ -17,6 +17,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	secretsstorev1 "sigs.k8s.io/secrets-store-csi-driver/apis/v1"
 	"sigs.k8s.io/yaml"
 
@@ -51,7 +53,10 @@ type upstreamRotationResult struct {
 	// spans only the backend requests, and the provider answers most reconciles from its
 	// coalesced fetches, so this is the tick's length as the driver saw it.
 	noChangeBusy, changedBusy time.Duration
-	note                      string
+	// statusWrites are, per tick, the SecretProviderClassPodStatus objects the tick
+	// updated (their resourceVersion moved): the API writes of its rotation.
+	noChangeStatusWrites, changedStatusWrites int
+	note                                      string
 }
 
 // upstreamRotation runs scenario 3 against the upstream driver v1.5.4 with rotation on
@@ -133,26 +138,33 @@ func upstreamRotation(t *testing.T, e *env, side upstreamRotationSide, before, a
 	}
 	failures := func() float64 { return scrapeCounters(t, drv.metrics, "rotation_reconcile_error_total") }
 	w := &tickWatch{t: t, interval: side.interval, volumes: len(vols), timed: timed, counter: reconciles, others: []*proc{prov}}
-	busy := func(run func() tickFigures) (tickFigures, time.Duration) {
+	busy := func(run func() tickFigures) (tickFigures, time.Duration, int) {
 		n0, s0 := reconciles(), scrapeCounters(t, drv.metrics, "rotation_reconcile_duration_sec_sum")
+		v0 := up.statusVersions(t)
 		f := run()
 		n, sum := reconciles()-n0, scrapeCounters(t, drv.metrics, "rotation_reconcile_duration_sec_sum")-s0
-		if n <= 0 || sum <= 0 {
-			return f, -1
+		writes := 0
+		for name, v := range up.statusVersions(t) {
+			if v0[name] != v {
+				writes++
+			}
 		}
-		return f, time.Duration(sum / n * float64(len(vols)) * float64(time.Second))
+		if n <= 0 || sum <= 0 {
+			return f, -1, writes
+		}
+		return f, time.Duration(sum / n * float64(len(vols)) * float64(time.Second)), writes
 	}
 	e0 := failures()
-	noChange, noChangeBusy := busy(func() tickFigures { return w.measure(up, drv, vols, nil, nil) })
+	noChange, noChangeBusy, noChangeWrites := busy(func() tickFigures { return w.measure(up, drv, vols, nil, nil) })
 	if n := failures() - e0; n > 0 {
 		// The tick counted reconciles that failed: the reconciler is not driven as it
 		// would be on a node, and its figures would mean nothing (the log follows).
 		t.Fatalf("upstream: %v of %d rotation reconciles failed on the no-change tick (see the driver log's \"failed to reconcile\" lines)", n, len(vols))
 	}
-	changed, changedBusy := busy(func() tickFigures { return w.measure(up, drv, vols, func() { side.change(after) }, holds(after)) })
+	changed, changedBusy, changedWrites := busy(func() tickFigures { return w.measure(up, drv, vols, func() { side.change(after) }, holds(after)) })
 	return upstreamRotationResult{
-		noChange: noChange, noChangeBusy: noChangeBusy,
-		changed: changed, changedBusy: changedBusy,
+		noChange: noChange, noChangeBusy: noChangeBusy, noChangeStatusWrites: noChangeWrites,
+		changed: changed, changedBusy: changedBusy, changedStatusWrites: changedWrites,
 		note: fmt.Sprintf("upstream: driver v1.5.4 `--enable-secret-rotation --rotation-poll-interval=%s` (one reconcile worker, as built) with `secretmount provider` as its aws provider; "+
 			"CPU is driver + provider; its pods, on a node of their own, carry the CSI volume and its CSIDriver asks for the %s token the reconciler sends", side.interval, tokenAudience),
 	}
@@ -182,6 +194,27 @@ func (e *env) storeRotationClass(t *testing.T, class string, objects []string) {
 		t.Fatal(err)
 	}
 	e.api.ApplyManifest(t, string(b))
+}
+
+// statusVersions is the resourceVersion of each SecretProviderClassPodStatus of e's
+// node, by name.
+func (e *env) statusVersions(t *testing.T) map[string]string {
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(e.api.RestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gvr := schema.GroupVersionResource{Group: "secrets-store.csi.x-k8s.io", Version: "v1", Resource: "secretproviderclasspodstatuses"}
+	list, err := dyn.Resource(gvr).Namespace(e.ns).List(context.Background(), metav1.ListOptions{
+		LabelSelector: secretsstorev1.InternalNodeLabel + "=" + e.node})
+	if err != nil {
+		t.Fatalf("listing the SecretProviderClassPodStatus objects of node %s: %v", e.node, err)
+	}
+	out := make(map[string]string, len(list.Items))
+	for _, o := range list.Items {
+		out[o.GetName()] = o.GetResourceVersion()
+	}
+	return out
 }
 
 // rotationPods creates n pods of serviceAccount sa on e's node, each with a CSI volume
