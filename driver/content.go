@@ -39,15 +39,18 @@ func (d *Driver) fetch(ctx context.Context, class types.NamespacedName, id provi
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTokens(plan, id, time.Now()); err != nil {
-		return nil, err
-	}
 	backend, err := d.opts.Providers.Get(plan.Provider)
 	if err != nil {
 		return nil, fmt.Errorf("SecretProviderClass %s: %w", class, err)
 	}
+	// An external provider gets the class as written and authenticates by its own means,
+	// even when the class is in a built-in dialect (the upstream Vault provider requests
+	// its own token when kubelet sent none), so only built-in backends need the token.
 	if fp, ok := backend.(provider.FileProvider); ok {
 		return d.fetchFiles(ctx, fp, plan, id, req)
+	}
+	if err := checkTokens(plan, id, time.Now()); err != nil {
+		return nil, err
 	}
 	contents, err := backend.Fetch(ctx, plan, id)
 	if err != nil {
