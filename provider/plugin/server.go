@@ -142,6 +142,9 @@ func objectID(o providerclass.Object) string {
 	return o.Name
 }
 
+// unnamedClass stands for the class name in messages when a request does not carry it.
+const unnamedClass = "(unnamed in the request)"
+
 // mountInput is a decoded MountRequest.
 type mountInput struct {
 	class, namespace string
@@ -174,7 +177,10 @@ func decodeMount(req *v1alpha1.MountRequest) (*mountInput, error) {
 	params, mount := splitAttributes(attrs)
 	in := &mountInput{class: mount[attrClass], namespace: mount[attrPodNamespace], params: params, permission: permission}
 	if in.class == "" {
-		return nil, fmt.Errorf("mount request: attributes: %s is missing", attrClass)
+		// The upstream driver's rotation reconciler sends the class's parameters without
+		// its name (its publishes send both). Nothing is keyed by the name, only
+		// messages and logs carry it, so the mount goes on under a name that says so.
+		in.class = unnamedClass
 	}
 	if in.namespace == "" {
 		return nil, fmt.Errorf("mount request: attributes: %s is missing (SecretProviderClass %s)", attrPodNamespace, in.class)

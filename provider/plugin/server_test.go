@@ -156,7 +156,6 @@ func TestServerErrors(t *testing.T) {
 	}{
 		{"attributes not JSON", &fakeBackend{}, func(r *v1alpha1.MountRequest) { r.Attributes = "{" }, codes.InvalidArgument, "attributes: not a JSON object"},
 		{"attributes null", &fakeBackend{}, func(r *v1alpha1.MountRequest) { r.Attributes = "null" }, codes.InvalidArgument, "attributes: not a JSON object"},
-		{"no class", &fakeBackend{}, func(r *v1alpha1.MountRequest) { r.Attributes = `{"csi.storage.k8s.io/pod.namespace":"ns"}` }, codes.InvalidArgument, "secretProviderClass is missing"},
 		{"no namespace", &fakeBackend{}, func(r *v1alpha1.MountRequest) { r.Attributes = `{"secretProviderClass":"c"}` }, codes.InvalidArgument, "pod.namespace is missing"},
 		{"secrets not JSON", &fakeBackend{}, func(r *v1alpha1.MountRequest) { r.Secrets = "[1]" }, codes.InvalidArgument, "secrets: not a JSON object"},
 		{"permission not a number", &fakeBackend{}, func(r *v1alpha1.MountRequest) { r.Permission = `"0644"` }, codes.InvalidArgument, "permission"},
@@ -279,5 +278,30 @@ func TestClientAgainstServer(t *testing.T) {
 		if res.Files[i].Path != wantFiles[i].Path || res.Files[i].Mode != wantFiles[i].Mode || string(res.Files[i].Bytes) != string(wantFiles[i].Bytes) {
 			t.Errorf("file %d: %s %o differs from the direct render %s %o", i, res.Files[i].Path, res.Files[i].Mode, wantFiles[i].Path, wantFiles[i].Mode)
 		}
+	}
+}
+
+// The upstream driver's rotation reconciler sends the class's parameters and the pod's
+// fields without the class name; a drop-in provider must still answer it.
+func TestServerMountWithoutClassName(t *testing.T) {
+	spc := harness.FixtureClass(t, "cnpg-aws-secretproviderclass.yaml")
+	req := upstreamRequest(t, spc, nil)
+	var attrs map[string]string
+	if err := json.Unmarshal([]byte(req.Attributes), &attrs); err != nil {
+		t.Fatal(err)
+	}
+	delete(attrs, attrClass)
+	b, _ := json.Marshal(attrs)
+	req.Attributes = string(b)
+	backend := &fakeBackend{}
+	resp, err := newTestServer(t, backend).Mount(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Mount without %s: %v", attrClass, err)
+	}
+	if len(resp.GetFiles()) != 6 {
+		t.Errorf("%d files, want the class's 6", len(resp.GetFiles()))
+	}
+	if id := backend.ids[0]; id.Namespace != spc.Namespace || id.PodName != "pg-1" {
+		t.Errorf("identity = %+v", id)
 	}
 }
