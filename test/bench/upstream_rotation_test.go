@@ -176,18 +176,14 @@ func upstreamRotation(t *testing.T, e *env, side upstreamRotationSide, before, a
 		noChange: noChange, noChangeBusy: noChangeBusy, noChangeStatusWrites: noChangeWrites,
 		changed: changed, changedBusy: changedBusy, changedStatusWrites: changedWrites,
 		note: fmt.Sprintf("upstream: driver v1.5.4 `--enable-secret-rotation --rotation-poll-interval=%s` (one reconcile worker, as built) with `secretmount provider` as its aws provider; "+
-			"ticks measured after its first (which asks for a token per pod); CPU is driver + provider; its pods, on a node of their own, carry the CSI volume and its CSIDriver asks for the %s token the reconciler sends; "+
-			"its classes (same objects) also carry a secretProviderClass parameter, as its reconciler sends no such attribute and `secretmount provider` refuses a Mount without one", side.interval, tokenAudience),
+			"ticks measured after its first (which asks for a token per pod); CPU is driver + provider; its pods, on a node of their own, carry the CSI volume and its CSIDriver asks for the %s token the reconciler sends", side.interval, tokenAudience),
 	}
 }
 
 // storeRotationClass stores an aws class of the named Secrets Manager objects for the
-// upstream side. Its parameters name the class itself: the upstream rotation reconciler
-// (v1.5.4, pkg/rotation/reconciler.go) sends the provider the class's parameters and the
-// pod's fields but not the secretProviderClass volume attribute its publishes send, and
-// `secretmount provider` refuses a Mount without it ("mount request: attributes:
-// secretProviderClass is missing"); a parameter of that name reaches the provider as
-// that attribute, and the provider takes it out of the class's parameters again.
+// upstream side. The upstream rotation reconciler (v1.5.4, pkg/rotation/reconciler.go)
+// sends the provider the class's parameters and the pod's fields but not the
+// secretProviderClass attribute its publishes send; `secretmount provider` answers both.
 func (e *env) storeRotationClass(t *testing.T, class string, objects []string) {
 	t.Helper()
 	list := ""
@@ -198,7 +194,7 @@ func (e *env) storeRotationClass(t *testing.T, class string, objects []string) {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "secrets-store.csi.x-k8s.io/v1", Kind: "SecretProviderClass"},
 		ObjectMeta: metav1.ObjectMeta{Name: class, Namespace: e.ns},
 		Spec: secretsstorev1.SecretProviderClassSpec{Provider: "aws",
-			Parameters: map[string]string{"objects": list, "secretProviderClass": class}},
+			Parameters: map[string]string{"objects": list}},
 	}
 	b, err := yaml.Marshal(&spc)
 	if err != nil {
