@@ -149,47 +149,15 @@ func TestFaultsAWSPublishes(t *testing.T) {
 	e := startAWSFaultEnv(t, awsFaultSetup{seed: 20261130})
 	pg, s3 := awsValues(1)
 	want := renderedFiles(t, e.plan, pg, s3)
-	if err := e.proxy.SetRate(faultRate); err != nil {
-		t.Fatal(err)
-	}
-
-	vols := make([]csiclient.Volume, warmup+publishes)
-	for i := range vols {
-		vols[i] = e.volume(t, i)
-	}
-	// The warm-up fills the connection pools and starts what runs once per process, so
-	// the baseline is the process at work, not the process before its first publish.
-	warm := newOutcomes()
-	runPublishes(warmup, faultWorkers, func(i int) { publishOnce(e.fd, vols[i], want, warm) })
-	warm.report(t)
-	base := quietSample(t, e.proxy)
-	e.proxy.Reset()
-
-	out := newOutcomes()
-	start := time.Now()
-	runPublishes(publishes, faultWorkers, func(i int) { publishOnce(e.fd, vols[warmup+i], want, out) })
-	elapsed := time.Since(start)
-	out.report(t)
-	after := checkNoGrowth(t, base, growthTolerance, e.proxy)
+	r := runFaultedPublishes(t, e.fd, e.proxy, e.volume, want, warmup, publishes)
 
 	// One publish of a new ServiceAccount makes one AssumeRoleWithWebIdentity, then one
 	// BatchGetSecretValue for both secrets and, if that fails, one GetSecretValue each;
 	// each request is tried at most awsAttempts times. moto's STS gives each call its
 	// own access key, so a key's requests are one publish's.
 	most := checkRequestBounds(t, e.proxy.RequestsByKey(), map[string]int{"sts": awsAttempts, "key": awsAttempts * 3})
-	if left := tmpfsMountsUnder(t, e.fd.root); len(left) != 0 {
-		t.Errorf("%d mounts left after every publish was unpublished or failed", len(left))
-	}
-
-	t.Logf("AWS: %d publishes in %s at %d workers, %.0f%% fault rate: outcomes %s", publishes, elapsed.Round(time.Millisecond), faultWorkers, faultRate*100, out)
-	t.Logf("AWS: %s", faultSummary(e.proxy))
-	t.Logf("AWS: most requests of one publish: STS %d (bound %d), Secrets Manager %d (bound %d)", most["sts"], awsAttempts, most["key"], awsAttempts*3)
-	t.Logf("AWS: process %s before, %s after", base, after)
-	t.Logf("AWS: failures by cause: %s", out.causeSummary())
-	for _, m := range out.samples() {
-		t.Logf("AWS: a failure: %s", m)
-	}
-	checkExercised(t, e.proxy, out, publishes)
+	r.logAndCheck(t, "AWS", e.fd, e.proxy, publishes,
+		fmt.Sprintf("STS %d (bound %d), Secrets Manager %d (bound %d)", most["sts"], awsAttempts, most["key"], awsAttempts*3))
 }
 
 // checkExercised fails t when the run did not exercise what it claims: every fault

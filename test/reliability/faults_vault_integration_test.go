@@ -114,25 +114,7 @@ func TestFaultsVaultPublishes(t *testing.T) {
 	pg, s3 := vaultValues(1)
 	want := map[string]string{"db-username": pg["username"].(string), "db-password": pg["password"].(string),
 		"s3-access-key": s3["access_key"].(string), "s3-secret-key": s3["secret_key"].(string)}
-	if err := e.proxy.SetRate(faultRate); err != nil {
-		t.Fatal(err)
-	}
-	vols := make([]csiclient.Volume, warmup+publishes)
-	for i := range vols {
-		vols[i] = e.volume(t, i)
-	}
-	warm := newOutcomes()
-	runPublishes(warmup, faultWorkers, func(i int) { publishOnce(e.fd, vols[i], want, warm) })
-	warm.report(t)
-	base := quietSample(t, e.proxy)
-	e.proxy.Reset()
-
-	out := newOutcomes()
-	start := time.Now()
-	runPublishes(publishes, faultWorkers, func(i int) { publishOnce(e.fd, vols[warmup+i], want, out) })
-	elapsed := time.Since(start)
-	out.report(t)
-	after := checkNoGrowth(t, base, growthTolerance, e.proxy)
+	r := runFaultedPublishes(t, e.fd, e.proxy, e.volume, want, warmup, publishes)
 
 	// One publish logs in once, then reads two secrets (and the mount's KV version, once
 	// per process); each request is tried at most vaultAttempts times, and Go's HTTP
@@ -140,16 +122,6 @@ func TestFaultsVaultPublishes(t *testing.T) {
 	// reset under it. A login is a PUT, which the transport never replays.
 	const readBound = vaultAttempts * 3 * 2
 	most := checkRequestBounds(t, e.proxy.RequestsByKey(), map[string]int{"login": vaultAttempts, "token": readBound})
-	if left := tmpfsMountsUnder(t, e.fd.root); len(left) != 0 {
-		t.Errorf("%d mounts left after every publish was unpublished or failed", len(left))
-	}
-	t.Logf("Vault: %d publishes in %s at %d workers, %.0f%% fault rate: outcomes %s", publishes, elapsed.Round(time.Millisecond), faultWorkers, faultRate*100, out)
-	t.Logf("Vault: %s", faultSummary(e.proxy))
-	t.Logf("Vault: most requests of one publish: login %d (bound %d), reads %d (bound %d)", most["login"], vaultAttempts, most["token"], readBound)
-	t.Logf("Vault: process %s before, %s after", base, after)
-	t.Logf("Vault: failures by cause: %s", out.causeSummary())
-	for _, m := range out.samples() {
-		t.Logf("Vault: a failure: %s", m)
-	}
-	checkExercised(t, e.proxy, out, publishes)
+	r.logAndCheck(t, "Vault", e.fd, e.proxy, publishes,
+		fmt.Sprintf("login %d (bound %d), reads %d (bound %d)", most["login"], vaultAttempts, most["token"], readBound))
 }
