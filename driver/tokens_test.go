@@ -2,8 +2,6 @@ package driver
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -13,19 +11,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/secretmount/secretmount/test/csiclient"
+	"github.com/secretmount/secretmount/test/harness"
 )
-
-// podJWT is a ServiceAccount-token-shaped JWT with the given claims and a dummy
-// signature; the driver reads its payload and never verifies it.
-func podJWT(t *testing.T, claims map[string]any) string {
-	t.Helper()
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc := base64.RawURLEncoding.EncodeToString
-	return enc([]byte(`{"alg":"RS256"}`)) + "." + enc(payload) + "." + enc([]byte("signature-bytes"))
-}
 
 // TestPublishChecksTheNeededToken: a token the class's backend needs is checked where
 // it arrives, before the backend is asked; a refused publish mounts nothing.
@@ -39,13 +26,13 @@ func TestPublishChecksTheNeededToken(t *testing.T) {
 		code    codes.Code
 		mention []string
 	}{
-		{"valid JWT", map[string]csiclient.Token{sts: {Token: podJWT(t, map[string]any{"aud": []string{sts}, "exp": future.Unix()}), ExpiresAt: future}}, codes.OK, nil},
+		{"valid JWT", map[string]csiclient.Token{sts: {Token: harness.UnsignedJWT(t, map[string]any{"aud": []string{sts}, "exp": future.Unix()}), ExpiresAt: future}}, codes.OK, nil},
 		{"no tokens attribute", nil, codes.InvalidArgument, []string{AttrTokens, `"` + sts + `"`}},
-		{"only another audience", map[string]csiclient.Token{"vault": {Token: podJWT(t, map[string]any{"aud": []string{"vault"}}), ExpiresAt: future}},
+		{"only another audience", map[string]csiclient.Token{"vault": {Token: harness.UnsignedJWT(t, map[string]any{"aud": []string{"vault"}}), ExpiresAt: future}},
 			codes.InvalidArgument, []string{AttrTokens, `"` + sts + `"`}},
-		{"expired JWT", map[string]csiclient.Token{sts: {Token: podJWT(t, map[string]any{"aud": []string{sts}, "exp": expiredAt.Unix()}), ExpiresAt: future}},
+		{"expired JWT", map[string]csiclient.Token{sts: {Token: harness.UnsignedJWT(t, map[string]any{"aud": []string{sts}, "exp": expiredAt.Unix()}), ExpiresAt: future}},
 			codes.PermissionDenied, []string{AttrTokens, `"` + sts + `"`, "expired at " + expiredAt.UTC().Format(time.RFC3339)}},
-		{"JWT of another audience", map[string]csiclient.Token{sts: {Token: podJWT(t, map[string]any{"aud": []string{"vault"}, "exp": future.Unix()}), ExpiresAt: future}},
+		{"JWT of another audience", map[string]csiclient.Token{sts: {Token: harness.UnsignedJWT(t, map[string]any{"aud": []string{"vault"}, "exp": future.Unix()}), ExpiresAt: future}},
 			codes.PermissionDenied, []string{AttrTokens, `"` + sts + `"`}},
 	}
 	for _, tt := range tests {

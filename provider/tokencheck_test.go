@@ -1,25 +1,13 @@
 package provider
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
-)
 
-// testJWT is a compact JWT with the given payload claims and a dummy signature: the
-// check never verifies signatures.
-func testJWT(t *testing.T, claims map[string]any) string {
-	t.Helper()
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc := base64.RawURLEncoding.EncodeToString
-	return enc([]byte(`{"alg":"RS256"}`)) + "." + enc(payload) + "." + enc([]byte("signature"))
-}
+	"github.com/secretmount/secretmount/test/harness"
+)
 
 func TestCheckToken(t *testing.T) {
 	now := time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
@@ -31,21 +19,21 @@ func TestCheckToken(t *testing.T) {
 		want    error
 		mention []string
 	}{
-		{"valid", map[string]Token{aud: {Token: testJWT(t, map[string]any{"exp": future, "aud": []string{aud}})}}, nil, nil},
-		{"aud as a string", map[string]Token{aud: {Token: testJWT(t, map[string]any{"exp": future, "aud": aud})}}, nil, nil},
-		{"no claims to read", map[string]Token{aud: {Token: testJWT(t, map[string]any{"sub": "x"})}}, nil, nil},
+		{"valid", map[string]Token{aud: {Token: harness.UnsignedJWT(t, map[string]any{"exp": future, "aud": []string{aud}})}}, nil, nil},
+		{"aud as a string", map[string]Token{aud: {Token: harness.UnsignedJWT(t, map[string]any{"exp": future, "aud": aud})}}, nil, nil},
+		{"no claims to read", map[string]Token{aud: {Token: harness.UnsignedJWT(t, map[string]any{"sub": "x"})}}, nil, nil},
 		{"not a JWT goes to the backend", map[string]Token{aud: {Token: "opaque-token"}}, nil, nil},
 		{"payload not base64", map[string]Token{aud: {Token: "a.%%%.c"}}, nil, nil},
-		{"exp of another type", map[string]Token{aud: {Token: testJWT(t, map[string]any{"exp": "soon"})}}, nil, nil},
-		{"exp beyond year 9999", map[string]Token{aud: {Token: testJWT(t, map[string]any{"exp": 1e300})}}, nil, nil},
+		{"exp of another type", map[string]Token{aud: {Token: harness.UnsignedJWT(t, map[string]any{"exp": "soon"})}}, nil, nil},
+		{"exp beyond year 9999", map[string]Token{aud: {Token: harness.UnsignedJWT(t, map[string]any{"exp": 1e300})}}, nil, nil},
 		{"no tokens", nil, ErrInvalid, []string{aud}},
-		{"other audience only", map[string]Token{"vault": {Token: testJWT(t, map[string]any{"exp": future})}}, ErrInvalid, []string{aud}},
+		{"other audience only", map[string]Token{"vault": {Token: harness.UnsignedJWT(t, map[string]any{"exp": future})}}, ErrInvalid, []string{aud}},
 		{"empty token", map[string]Token{aud: {Token: ""}}, ErrInvalid, []string{aud}},
-		{"expired", map[string]Token{aud: {Token: testJWT(t, map[string]any{"exp": past})}}, ErrPermissionDenied,
+		{"expired", map[string]Token{aud: {Token: harness.UnsignedJWT(t, map[string]any{"exp": past})}}, ErrPermissionDenied,
 			[]string{aud, "expired at 2026-11-30T05:59:00Z", "now 2026-11-30T06:00:00Z"}},
-		{"expires this second", map[string]Token{aud: {Token: testJWT(t, map[string]any{"exp": now.Unix()})}}, ErrPermissionDenied, []string{aud}},
-		{"fractional exp", map[string]Token{aud: {Token: testJWT(t, map[string]any{"exp": float64(past) + 0.5})}}, ErrPermissionDenied, []string{aud}},
-		{"issued for another audience", map[string]Token{aud: {Token: testJWT(t, map[string]any{"exp": future, "aud": []string{"vault"}})}},
+		{"expires this second", map[string]Token{aud: {Token: harness.UnsignedJWT(t, map[string]any{"exp": now.Unix()})}}, ErrPermissionDenied, []string{aud}},
+		{"fractional exp", map[string]Token{aud: {Token: harness.UnsignedJWT(t, map[string]any{"exp": float64(past) + 0.5})}}, ErrPermissionDenied, []string{aud}},
+		{"issued for another audience", map[string]Token{aud: {Token: harness.UnsignedJWT(t, map[string]any{"exp": future, "aud": []string{"vault"}})}},
 			ErrPermissionDenied, []string{aud, "other audience"}},
 	}
 	for _, tc := range cases {

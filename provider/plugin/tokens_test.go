@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -15,17 +14,6 @@ import (
 	"github.com/secretmount/secretmount/test/harness"
 )
 
-// saJWT is a ServiceAccount-token-shaped JWT with the given claims and a dummy signature.
-func saJWT(t *testing.T, claims map[string]any) string {
-	t.Helper()
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc := base64.RawURLEncoding.EncodeToString
-	return enc([]byte(`{"alg":"RS256"}`)) + "." + enc(payload) + "." + enc([]byte("signature-bytes"))
-}
-
 // TestServerMountChecksTheNeededToken: the upstream driver forwards kubelet's tokens in
 // the attributes; the one the backend needs is checked before the backend is asked.
 func TestServerMountChecksTheNeededToken(t *testing.T) {
@@ -37,9 +25,9 @@ func TestServerMountChecksTheNeededToken(t *testing.T) {
 		b, _ := json.Marshal(map[string]wireToken{aud: {Token: token, ExpirationTimestamp: future}})
 		return string(b)
 	}
-	valid := saJWT(t, map[string]any{"aud": []string{sts}, "exp": future.Unix()})
-	expired := saJWT(t, map[string]any{"aud": []string{sts}, "exp": expiredAt.Unix()})
-	otherAud := saJWT(t, map[string]any{"aud": []string{"vault"}, "exp": future.Unix()})
+	valid := harness.UnsignedJWT(t, map[string]any{"aud": []string{sts}, "exp": future.Unix()})
+	expired := harness.UnsignedJWT(t, map[string]any{"aud": []string{sts}, "exp": expiredAt.Unix()})
+	otherAud := harness.UnsignedJWT(t, map[string]any{"aud": []string{"vault"}, "exp": future.Unix()})
 	tests := []struct {
 		name    string
 		tokens  *string // nil drops the attribute
