@@ -223,6 +223,19 @@ func (e *env) token(t *testing.T, sa string) csiclient.Token {
 // scheduler would, and returns one kubelet-shaped volume of class for each.
 func (e *env) volumes(t *testing.T, n int, class string, sas ...string) []csiclient.Volume {
 	t.Helper()
+	return e.podVolumes(t, n, class, func(sa string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-", Namespace: e.ns},
+			Spec: corev1.PodSpec{NodeName: e.node, ServiceAccountName: sa,
+				Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/app:1"}}},
+		}
+	}, sas...)
+}
+
+// podVolumes creates n pods made by podFor for serviceAccount sas[i%len(sas)], 8 at a
+// time, and returns the kubelet-shaped volume "secrets" of class for each.
+func (e *env) podVolumes(t *testing.T, n int, class string, podFor func(sa string) *corev1.Pod, sas ...string) []csiclient.Volume {
+	t.Helper()
 	out := make([]csiclient.Volume, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -233,11 +246,7 @@ func (e *env) volumes(t *testing.T, n int, class string, sas ...string) []csicli
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			pod, err := e.api.Client.CoreV1().Pods(e.ns).Create(context.Background(), &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-", Namespace: e.ns},
-				Spec: corev1.PodSpec{NodeName: e.node, ServiceAccountName: sa,
-					Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/app:1"}}},
-			}, metav1.CreateOptions{})
+			pod, err := e.api.Client.CoreV1().Pods(e.ns).Create(context.Background(), podFor(sa), metav1.CreateOptions{})
 			if err != nil {
 				errs[i] = err
 				return
@@ -253,7 +262,7 @@ func (e *env) volumes(t *testing.T, n int, class string, sas ...string) []csicli
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			t.Fatalf("creating a pod: %v", err)
+			t.Fatalf("creating a pod of class %s: %v", class, err)
 		}
 	}
 	return out

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -230,45 +229,19 @@ func (e *env) statusVersions(t *testing.T) map[string]string {
 // UID and volume name.
 func (e *env) rotationPods(t *testing.T, n int, class, sa string) []csiclient.Volume {
 	t.Helper()
-	out := make([]csiclient.Volume, n)
-	errs := make([]error, n)
-	tok := e.token(t, sa)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for i := range n {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			pod, err := e.api.Client.CoreV1().Pods(e.ns).Create(context.Background(), &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{GenerateName: "uprot-", Namespace: e.ns},
-				Spec: corev1.PodSpec{NodeName: e.node, ServiceAccountName: sa,
-					Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/app:1",
-						VolumeMounts: []corev1.VolumeMount{{Name: "secrets", MountPath: "/mnt/secrets", ReadOnly: true}}}},
-					Volumes: []corev1.Volume{{Name: "secrets", VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{
-						Driver: upstreamRotationDriver, ReadOnly: ptr(true),
-						VolumeAttributes: map[string]string{"secretProviderClass": class},
-					}}}},
-				},
-			}, metav1.CreateOptions{})
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			out[i] = csiclient.Volume{
-				TargetPath: filepath.Join(e.root, "pods", string(pod.UID), "volumes", "kubernetes.io~csi", "secrets", "mount"),
-				Pod:        csiclient.Pod{Namespace: e.ns, Name: pod.Name, UID: string(pod.UID), ServiceAccount: sa},
-				Class:      class,
-				Tokens:     map[string]csiclient.Token{tokenAudience: tok},
-			}
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatalf("creating a pod of class %s: %v", class, err)
+	return e.podVolumes(t, n, class, func(sa string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "uprot-", Namespace: e.ns},
+			Spec: corev1.PodSpec{NodeName: e.node, ServiceAccountName: sa,
+				Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/app:1",
+					VolumeMounts: []corev1.VolumeMount{{Name: "secrets", MountPath: "/mnt/secrets", ReadOnly: true}}}},
+				Volumes: []corev1.Volume{{Name: "secrets", VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{
+					Driver: upstreamRotationDriver, ReadOnly: ptr(true),
+					VolumeAttributes: map[string]string{"secretProviderClass": class},
+				}}}},
+			},
 		}
-	}
-	return out
+	}, sa)
 }
 
 // scrapeCounters sums the samples of the named counters (any labels) at a Prometheus
