@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -128,25 +127,6 @@ func isoPublish(t *testing.T, c *csiclient.Client, v csiclient.Volume) error {
 	return err
 }
 
-// isoSubject is the sub claim of a JWT, without checking it; "" when it has none.
-func isoSubject(token string) string {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
-	var claims struct {
-		Sub string `json:"sub"`
-	}
-	if json.Unmarshal(payload, &claims) != nil {
-		return ""
-	}
-	return claims.Sub
-}
-
 var isoCredentialRE = regexp.MustCompile(`Credential=([^/]+)/`)
 
 // isoAWSCaller names an AWS request by action and by who asked: the ServiceAccount whose
@@ -157,7 +137,7 @@ func isoAWSCaller(r *http.Request, body []byte) string {
 	action := harness.AWSAction(r, body)
 	if action == "AssumeRoleWithWebIdentity" {
 		form, _ := url.ParseQuery(string(body))
-		return action + " " + isoSubject(form.Get("WebIdentityToken"))
+		return action + " " + jwtSubject(form.Get("WebIdentityToken"))
 	}
 	if m := isoCredentialRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
 		return action + " key=" + m[1]
@@ -174,7 +154,7 @@ func isoVaultCaller(r *http.Request, body []byte) string {
 				JWT string `json:"jwt"`
 			}
 			_ = json.Unmarshal(body, &req)
-			return "login " + isoSubject(req.JWT)
+			return "login " + jwtSubject(req.JWT)
 		}
 	}
 	return r.Method + " " + r.URL.Path

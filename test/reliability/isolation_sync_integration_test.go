@@ -237,14 +237,23 @@ func isoSecretSync(ns, name, serviceAccount string) *v1alpha1.SecretSync {
 }
 
 // createAndWaitAny creates ss and returns the API server's refusal, or the controller's
-// Create condition (true or false) once it has one. The test's deadline bounds the wait.
+// Create condition (true or false) once it has one.
 func createAndWaitAny(t *testing.T, c client.Client, ss *v1alpha1.SecretSync) (message, reason string) {
+	t.Helper()
+	message, reason, _ = createAndWaitCondition(t, c, ss)
+	return message, reason
+}
+
+// createAndWaitCondition creates ss and returns the API server's refusal, or the
+// controller's Create condition once it has one, and whether that condition says
+// synced. The test's deadline bounds the wait.
+func createAndWaitCondition(t *testing.T, c client.Client, ss *v1alpha1.SecretSync) (message, reason string, synced bool) {
 	t.Helper()
 	ctx := context.Background()
 	if err := c.Create(ctx, ss); err != nil {
 		var status apierrors.APIStatus
 		if errors.As(err, &status) && apierrors.IsInvalid(err) {
-			return err.Error(), reasonAdmission
+			return err.Error(), reasonAdmission, false
 		}
 		t.Fatalf("create SecretSync: %v", err)
 	}
@@ -255,7 +264,7 @@ func createAndWaitAny(t *testing.T, c client.Client, ss *v1alpha1.SecretSync) (m
 			t.Fatal(err)
 		}
 		if cond := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionCreate); cond != nil {
-			return cond.Message, cond.Reason
+			return cond.Message, cond.Reason, cond.Status == metav1.ConditionTrue
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

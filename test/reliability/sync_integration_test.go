@@ -5,15 +5,12 @@ package reliability
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -133,29 +130,12 @@ func TestSecretSyncBadInput(t *testing.T) {
 }
 
 // createAndWait creates ss and returns the API server's refusal, or the controller's
-// Create condition once it has one. The test's deadline bounds the wait.
+// Create condition once it has one; a SecretSync that synced fails t.
 func createAndWait(t *testing.T, c client.Client, ss *v1alpha1.SecretSync) (message, reason string) {
 	t.Helper()
-	ctx := context.Background()
-	if err := c.Create(ctx, ss); err != nil {
-		var status apierrors.APIStatus
-		if errors.As(err, &status) && apierrors.IsInvalid(err) {
-			return err.Error(), reasonAdmission
-		}
-		t.Fatalf("create SecretSync: %v", err)
+	message, reason, synced := createAndWaitCondition(t, c, ss)
+	if synced {
+		t.Fatalf("SecretSync was synced: %s", message)
 	}
-	key := client.ObjectKeyFromObject(ss)
-	for {
-		var got v1alpha1.SecretSync
-		if err := c.Get(ctx, key, &got); err != nil {
-			t.Fatal(err)
-		}
-		if cond := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionCreate); cond != nil {
-			if cond.Status == metav1.ConditionTrue {
-				t.Fatalf("SecretSync was synced: %s", cond.Message)
-			}
-			return cond.Message, cond.Reason
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return message, reason
 }
