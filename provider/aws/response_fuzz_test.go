@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/secretmount/secretmount/provider"
 	"github.com/secretmount/secretmount/providerclass"
@@ -71,7 +72,7 @@ func FuzzAWSResponse(f *testing.F) {
 		}
 		// The file holds a value the answer carried, never one made up from an answer
 		// without any (an empty 204, a body cut short).
-		if code >= 300 || !slices.Contains(answeredValues(parameter, body), string(got[0].Bytes)) {
+		if code >= 300 || !sameValue(got[0].Bytes, answeredValues(parameter, body)) {
 			t.Fatalf("wrote %d bytes the %d answer does not carry as the value of db", len(got[0].Bytes), code)
 		}
 	})
@@ -114,40 +115,132 @@ func fuzzEnv(f *testing.F) *testEnv {
 	return &testEnv{fake: fake, clock: clk, backend: b}
 }
 
-// answeredValues are the values a well-formed answer carries for object "db": the
-// SecretString, or else the decoded SecretBinary; the Value of each parameter named db.
+// answeredValues are the values an answer carries for object "db", as AWS's decoder
+// reads it: the first JSON value of the body (what follows it is not read), every
+// SecretString member and every decoded SecretBinary member (a duplicate member may
+// be null, which that decoder skips), the Value members of each parameter named db.
+// Strings come back as encoding/json reads them, invalid UTF-8 replaced; compare
+// with sameValue.
 func answeredValues(parameter bool, body string) []string {
+	top, ok := firstJSONValue(body).([]jsonMember)
+	if !ok {
+		return nil
+	}
+	var values []string
 	if parameter {
-		var out struct {
-			Parameters []struct{ Name, Value *string }
-		}
-		if json.Unmarshal([]byte(body), &out) != nil {
-			return nil
-		}
-		var values []string
-		for _, p := range out.Parameters {
-			if p.Name != nil && *p.Name == "db" && p.Value != nil {
-				values = append(values, *p.Value)
+		for _, list := range membersNamed(top, "Parameters") {
+			params, _ := list.([]any)
+			for _, p := range params {
+				members, _ := p.([]jsonMember)
+				if slices.Contains(membersNamed(members, "Name"), any("db")) {
+					values = append(values, stringMembers(members, "Value")...)
+				}
 			}
 		}
 		return values
 	}
-	var out struct {
-		SecretString *string
-		SecretBinary *string
-	}
-	if json.Unmarshal([]byte(body), &out) != nil {
-		return nil
-	}
-	switch {
-	case out.SecretString != nil:
-		return []string{*out.SecretString}
-	case out.SecretBinary != nil:
-		if b, err := base64.StdEncoding.DecodeString(*out.SecretBinary); err == nil {
-			return []string{string(b)}
+	values = stringMembers(top, "SecretString")
+	for _, b64 := range stringMembers(top, "SecretBinary") {
+		if b, err := base64.StdEncoding.DecodeString(b64); err == nil {
+			values = append(values, string(b))
 		}
 	}
-	return nil
+	return values
+}
+
+// sameValue reports whether the bytes written equal a value answeredValues read, both
+// with invalid UTF-8 replaced byte by byte as encoding/json does: AWS's decoder hands
+// such a string over as sent.
+func sameValue(written []byte, answered []string) bool {
+	return slices.ContainsFunc(answered, func(v string) bool {
+		return replaceInvalidUTF8([]byte(v)) == replaceInvalidUTF8(written)
+	})
+}
+
+// replaceInvalidUTF8 replaces each byte that is not part of a UTF-8 sequence by U+FFFD.
+func replaceInvalidUTF8(b []byte) string {
+	var s strings.Builder
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		s.WriteRune(r) // utf8.RuneError for an invalid byte
+		b = b[size:]
+	}
+	return s.String()
+}
+
+// jsonMember is one member of a JSON object, kept in order with its duplicates.
+type jsonMember struct {
+	name  string
+	value any
+}
+
+// firstJSONValue decodes the first JSON value of body, objects as []jsonMember and
+// arrays as []any; nil when it is not JSON.
+func firstJSONValue(body string) any {
+	dec := json.NewDecoder(strings.NewReader(body))
+	var decode func() (any, error)
+	decode = func() (any, error) {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		switch tok {
+		case json.Delim('{'):
+			var members []jsonMember
+			for dec.More() {
+				name, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				v, err := decode()
+				if err != nil {
+					return nil, err
+				}
+				members = append(members, jsonMember{name: name.(string), value: v})
+			}
+			_, err = dec.Token()
+			return members, err
+		case json.Delim('['):
+			var elems []any
+			for dec.More() {
+				v, err := decode()
+				if err != nil {
+					return nil, err
+				}
+				elems = append(elems, v)
+			}
+			_, err = dec.Token()
+			return elems, err
+		}
+		return tok, nil
+	}
+	v, err := decode()
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// membersNamed are the values of the members called name.
+func membersNamed(members []jsonMember, name string) []any {
+	var values []any
+	for _, m := range members {
+		if m.name == name {
+			values = append(values, m.value)
+		}
+	}
+	return values
+}
+
+// stringMembers are the string values of the members called name.
+func stringMembers(members []jsonMember, name string) []string {
+	var values []string
+	for _, v := range membersNamed(members, name) {
+		if s, ok := v.(string); ok {
+			values = append(values, s)
+		}
+	}
+	return values
 }
 
 // secretStrings lists the secret values a JSON answer carries (SecretString, its string
@@ -158,7 +251,8 @@ func secretStrings(body string) []string {
 		SecretString, SecretBinary any
 		Parameters                 []struct{ Value any }
 	}
-	if json.Unmarshal([]byte(body), &out) != nil {
+	// The first value, as AWS's decoder reads it.
+	if json.NewDecoder(strings.NewReader(body)).Decode(&out) != nil {
 		return nil
 	}
 	var values []string

@@ -350,8 +350,13 @@ func TestLogsNameObjectsNeverValues(t *testing.T) {
 	if err == nil {
 		t.Fatal("logged/b has no failover copy: want an error")
 	}
+	// The failed fetch may have stopped logged/a before it was read; a fetch of the
+	// objects that have a failover copy reads it for sure.
 	env.clock.Advance(time.Minute)
-	_, _ = env.backend.Fetch(context.Background(), plan, identity("app", "web"))
+	servable := awsPlan(providerclass.AWSParameters{FailoverRegion: "us-west-2"}, secretObject("logged/a"), parameterObject("/logged/p"))
+	if _, err := env.backend.Fetch(context.Background(), servable, identity("app", "web")); err != nil {
+		t.Fatalf("logged/a has a failover copy: %v", err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	out := logs.String()
