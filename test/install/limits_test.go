@@ -178,6 +178,37 @@ func TestGoMemLimitFromMemoryLimit(t *testing.T) {
 	}
 }
 
+// TestEnvValue proves linux.driver.env and syncController.env reach their containers
+// after the pod fields, and that a GOMEMLIMIT among them is the container's only one.
+func TestEnvValue(t *testing.T) {
+	proxy := map[string]any{"name": "HTTPS_PROXY", "value": "http://proxy.example:3128"}
+	noProxy := map[string]any{"name": "NO_PROXY", "value": ".svc,.cluster.local"}
+	own := map[string]any{"name": "GOMEMLIMIT", "value": "200MiB"}
+	got := limitContainers(t, map[string]any{
+		"linux":          map[string]any{"driver": map[string]any{"env": []any{proxy, own}}},
+		"syncController": map[string]any{"env": []any{noProxy}},
+	})
+	names := func(c map[string]any) []string {
+		var out []string
+		for _, e := range c["env"].([]any) {
+			out = append(out, str(e.(map[string]any)["name"]))
+		}
+		return out
+	}
+	if n := strings.Join(names(got["secrets-store"]), ","); n != "NODE_NAME,POD_NAMESPACE,HTTPS_PROXY,GOMEMLIMIT" {
+		t.Errorf("driver env %s", n)
+	}
+	if env := goMemLimitEnv(got["secrets-store"]); env["value"] != "200MiB" || env["valueFrom"] != nil {
+		t.Errorf("driver GOMEMLIMIT %v, want the value set in linux.driver.env", env)
+	}
+	if n := strings.Join(names(got["sync"]), ","); n != "POD_NAMESPACE,GOMEMLIMIT,NO_PROXY" {
+		t.Errorf("sync env %s", n)
+	}
+	if env := goMemLimitEnv(got["sync"]); nested(env, "valueFrom", "resourceFieldRef") == nil {
+		t.Errorf("sync GOMEMLIMIT %v, want it from the memory limit", env)
+	}
+}
+
 // downwardValue is the string kubelet puts in the environment for a resourceFieldRef
 // of a memory limit: the limit divided by the divisor, rounded up, as a plain integer
 // (k8s.io/kubernetes pkg/api/v1/resource, convertResourceMemoryToString).

@@ -32,6 +32,9 @@ func TestSchemaRejectsWrongTypes(t *testing.T) {
 		{"metrics address without port", map[string]any{"linux": map[string]any{"metricsAddr": "localhost"}}, "metricsAddr"},
 		{"pull policy", map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, "pullPolicy"},
 		{"service monitor as string", map[string]any{"serviceMonitor": "on"}, "serviceMonitor"},
+		{"env entry without name", map[string]any{"linux": map[string]any{"driver": map[string]any{"env": []any{map[string]any{"value": "x"}}}}}, "name"},
+		{"env as map", map[string]any{"syncController": map[string]any{"env": map[string]any{"HTTPS_PROXY": "http://proxy"}}}, "env"},
+		{"env entry misspelt", map[string]any{"syncController": map[string]any{"env": []any{map[string]any{"name": "A", "valu": "x"}}}}, "valu"},
 	}
 	dir := chartDir(t)
 	for _, tc := range tests {

@@ -101,20 +101,23 @@ commands, so a renamed or removed flag fails the tests rather than a rollout.
 
 
 {{/*
-goMemLimit: a GOMEMLIMIT env entry for a secretmount container whose resources
-(the argument) set limits.memory, so the Go collector works harder as the heap nears
-the limit instead of the container being OOM-killed first. With divisor 1 the
-downward API gives the limit as a plain integer of bytes, a form GOMEMLIMIT takes;
-any larger divisor would give a count Go reads as bytes, so there is no headroom
-below the limit. Without a memory limit nothing is set: the downward API would give
-the node's allocatable memory, a ceiling the container never nears.
+env: the environment of a secretmount container beyond the pod fields, from a dict
+with its "resources" and the user's "env" list. It sets GOMEMLIMIT when the resources
+set limits.memory, so the Go collector works harder as the heap nears the limit
+instead of the container being OOM-killed first. With divisor 1 the downward API
+gives the limit as a plain integer of bytes, a form GOMEMLIMIT takes; any larger
+divisor would give a count Go reads as bytes, so there is no headroom below the
+limit — set GOMEMLIMIT in env for some. Without a memory limit nothing is set: the
+downward API would give the node's allocatable memory, a ceiling the container never
+nears. The user's entries follow, so one of the same name is the only one.
 */}}
-{{- define "secretmount.goMemLimit" -}}
-{{- if dig "limits" "memory" "" (. | default dict) -}}
-- name: GOMEMLIMIT
-  valueFrom:
-    resourceFieldRef:
-      resource: limits.memory
-      divisor: "1"
-{{- end }}
+{{- define "secretmount.env" -}}
+{{- $own := dict -}}
+{{- range .env }}{{ $_ := set $own .name true }}{{ end -}}
+{{- $env := list -}}
+{{- if and (not (hasKey $own "GOMEMLIMIT")) (dig "limits" "memory" "" (.resources | default dict)) -}}
+{{- $env = append $env (dict "name" "GOMEMLIMIT" "valueFrom" (dict "resourceFieldRef" (dict "resource" "limits.memory" "divisor" "1"))) -}}
+{{- end -}}
+{{- $env = concat $env (.env | default list) -}}
+{{- with $env }}{{ toYaml . }}{{ end -}}
 {{- end -}}
