@@ -93,9 +93,18 @@ func jsonKind(v any) string {
 	return "a value of another kind"
 }
 
-// compileJMESPath and searchJMESPath turn a panic inside the JMESPath library into
-// an error: a hostile expression or document must not take the driver down.
-func compileJMESPath(expr string) (c *jmespath.JMESPath, err error) {
+// compileJMESPath compiles each distinct expression once (see memo.go).
+func compileJMESPath(expr string) (*jmespath.JMESPath, error) {
+	r := compiled.get(expr, func() compiledJMESPath {
+		c, err := compileJMESPathOnce(expr)
+		return compiledJMESPath{c, err}
+	})
+	return r.expr, r.err
+}
+
+// compileJMESPathOnce and searchJMESPath turn a panic inside the JMESPath library
+// into an error: a hostile expression or document must not take the driver down.
+func compileJMESPathOnce(expr string) (c *jmespath.JMESPath, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			c, err = nil, fmt.Errorf("jmespath compiler failed on the expression")

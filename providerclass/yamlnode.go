@@ -24,8 +24,6 @@ func errorf(field, format string, args ...any) *fieldError {
 	return &fieldError{field: field, reason: fmt.Sprintf(format, args...)}
 }
 
-// parseList reads a parameter holding a YAML sequence of mappings. A missing, empty
-// or null document is an empty list.
 // objects plans every entry of the objects parameter, which both dialects require, with
 // the dialect's planObject; an entry's field path is objects[i].
 func (b *builder) objects(planObject func(field string, n *yaml.Node) (Object, error)) error {
@@ -47,7 +45,18 @@ func (b *builder) objects(planObject func(field string, n *yaml.Node) (Object, e
 	return nil
 }
 
+// parseList reads a parameter holding a YAML sequence of mappings. A missing, empty
+// or null document is an empty list. The nodes may be shared with other callers: read
+// them, never change them.
 func parseList(param, doc string) ([]*yaml.Node, error) {
+	r := parsedLists.get(param+"\x00"+doc, func() parsedList {
+		nodes, err := parseListOnce(param, doc)
+		return parsedList{nodes, err}
+	})
+	return r.nodes, r.err
+}
+
+func parseListOnce(param, doc string) ([]*yaml.Node, error) {
 	if strings.TrimSpace(doc) == "" {
 		return nil, nil
 	}
