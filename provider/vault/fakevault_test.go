@@ -214,6 +214,10 @@ func (f *fakeVault) read(w http.ResponseWriter, r *http.Request, path string) {
 			"certificate": fmt.Sprintf("cert-%d", f.issued),
 			"expiration":  newClock().Now().Add(time.Hour).Unix(),
 		}})
+	case strings.HasPrefix(path, "empty/"):
+		writeJSON(w, 200, map[string]any{})
+	case strings.HasPrefix(path, "nocontent/"):
+		w.WriteHeader(http.StatusNoContent)
 	default:
 		vaultErr(w, http.StatusNotFound)
 	}

@@ -142,6 +142,12 @@ func TestFetchErrors(t *testing.T) {
 			provider.ErrInvalid, []string{"base64", `"u"`}, nil},
 		{"bad hex", `- {objectName: u, secretPath: kv1/bad, secretKey: hex, encoding: hex}`, identity("apps", "app-sa", "jwt-a"),
 			provider.ErrInvalid, []string{"hex"}, nil},
+		{"read answered without data", `- {objectName: u, secretPath: empty/db}`, identity("apps", "app-sa", "jwt-a"),
+			provider.ErrUnavailable, []string{"objects[0]", "empty/db", "without data"}, nil},
+		{"read answered with no content", `- {objectName: u, secretPath: nocontent/db}`, identity("apps", "app-sa", "jwt-a"),
+			provider.ErrUnavailable, []string{"nocontent/db", "without data"}, nil},
+		{"write that issues nothing", `- {objectName: u, secretPath: nocontent/issue, method: PUT}`, identity("apps", "app-sa", "jwt-a"),
+			provider.ErrInvalid, []string{"PUT nocontent/issue", "issues no secret"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

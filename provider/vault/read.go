@@ -97,7 +97,13 @@ func (s *session) readWith(ctx context.Context, obj *providerclass.Object, req *
 		return nil, err
 	}
 	if secret == nil || secret.Data == nil {
-		return nil, fmt.Errorf("vault: %s: no data at %s: %w", s.objectRef(obj), apiPath, provider.ErrNotFound)
+		// Vault answers a missing path with 404 (classified above). A read answered with
+		// success and no data is an answer gone wrong on the way, kept content stays; a
+		// write answered so is an endpoint that issues nothing, which no retry changes.
+		if req.method == "GET" {
+			return nil, fmt.Errorf("vault: %s: %s answered without data: %w", s.objectRef(obj), apiPath, provider.ErrUnavailable)
+		}
+		return nil, fmt.Errorf("vault: %s: %s %s answered without data: it issues no secret: %w", s.objectRef(obj), req.method, apiPath, provider.ErrInvalid)
 	}
 	res, err := resultOf(secret, kv2)
 	if err != nil {
