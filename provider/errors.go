@@ -17,3 +17,14 @@ var (
 	// ErrUnknownProvider: no backend is registered for spec.provider.
 	ErrUnknownProvider = errors.New("unknown provider")
 )
+
+// HasKind reports whether err carries one of the kinds a backend's Fetch returns:
+// ErrInvalid, ErrNotFound, ErrPermissionDenied or ErrUnavailable.
+func HasKind(err error) bool {
+	for _, kind := range []error{ErrInvalid, ErrNotFound, ErrPermissionDenied, ErrUnavailable} {
+		if errors.Is(err, kind) {
+			return true
+		}
+	}
+	return false
+}

@@ -51,8 +51,7 @@ func FuzzAWSResponse(f *testing.F) {
 			values = secretStrings(body)
 		}
 		if err != nil {
-			if !errors.Is(err, provider.ErrInvalid) && !errors.Is(err, provider.ErrNotFound) &&
-				!errors.Is(err, provider.ErrPermissionDenied) && !errors.Is(err, provider.ErrUnavailable) {
+			if !provider.HasKind(err) {
 				t.Fatalf("error of no provider kind: %v", err)
 			}
 			for _, v := range values {

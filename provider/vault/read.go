@@ -27,7 +27,7 @@ func (s *session) read(ctx context.Context, obj *providerclass.Object, req *requ
 	res, err := s.b.reads.Do(ctx, key, func(ctx context.Context) (*readResult, error) {
 		return s.readOnce(ctx, obj, req)
 	})
-	if err != nil && !hasKind(err) {
+	if err != nil && !provider.HasKind(err) {
 		return nil, fmt.Errorf("vault read of %s: %w: %w", s.objectRef(obj), provider.ErrUnavailable, err)
 	}
 	return res, err
@@ -50,7 +50,7 @@ func (s *session) readOnce(ctx context.Context, obj *providerclass.Object, req *
 		res, err = s.readWith(ctx, obj, req, token)
 	}
 	if err != nil {
-		if hasKind(err) {
+		if provider.HasKind(err) {
 			return nil, err
 		}
 		return nil, classify(err, what)
@@ -145,16 +145,6 @@ func resultOf(secret *vaultapi.Secret, kv2 bool) (*readResult, error) {
 		}
 	}
 	return res, nil
-}
-
-// hasKind reports whether err already carries a provider error kind.
-func hasKind(err error) bool {
-	for _, k := range []error{provider.ErrInvalid, provider.ErrNotFound, provider.ErrPermissionDenied, provider.ErrUnavailable} {
-		if errors.Is(err, k) {
-			return true
-		}
-	}
-	return false
 }
 
 // expirationOf reads an "expiration" field in Unix seconds, as PKI's issue answers.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log"
 	"net/http"
@@ -89,8 +88,7 @@ func FuzzVaultResponse(f *testing.F) {
 			values = jsonStrings(body, secretKey+encoding)
 		}
 		if err != nil {
-			if !errors.Is(err, provider.ErrInvalid) && !errors.Is(err, provider.ErrNotFound) &&
-				!errors.Is(err, provider.ErrPermissionDenied) && !errors.Is(err, provider.ErrUnavailable) {
+			if !provider.HasKind(err) {
 				t.Fatalf("error of no provider kind: %v", err)
 			}
 			for _, v := range values {
